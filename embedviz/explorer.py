@@ -1,0 +1,179 @@
+"""From typed sentences (or raw table rows) to the tensors of a GPT's first layer.
+
+`tables` makes wte and wpe exactly as `torch.manual_seed(seed); nn.Embedding(V, d);
+nn.Embedding(P, d)` would, but from a private generator, so concurrent sessions of a server
+cannot disturb each other's numbers. `embed` computes wte(ids) + wpe(arange(T)).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import tiktoken
+import torch
+
+from embedviz.config import EmbeddingConfig, Limits, limits
+from embedviz.tokens import split_lines, token_label
+from embedviz.vocab import Vocab
+
+PAD_ROW = 0  # the row padded positions are looked up in; they are masked everywhere they are shown
+
+
+@dataclass(frozen=True)
+class Token:
+    label: str  # readable text of the token (whitespace made visible)
+    token_id: int | None  # tiktoken id; None for raw rows that hold no token
+    row: int  # row of the embedding table
+    unk: bool = False  # the vocabulary has no row for this token: it uses <unk>
+
+
+@dataclass(frozen=True)
+class Batch:
+    """B sentences as table rows, padded to the longest (after cutting to P positions)."""
+
+    sentences: tuple[tuple[Token, ...], ...]
+    rows: np.ndarray  # (B, T) int64; padding holds PAD_ROW
+    mask: np.ndarray  # (B, T) bool; True where a real token is
+    cut: tuple[int, ...]  # tokens cut from each sentence because it was longer than P
+    mode: str  # "text" or "ids"
+
+    @property
+    def n_unk(self) -> int:
+        return sum(t.unk for s in self.sentences for t in s)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.shape
+
+
+def _check_text(text: str, lim: Limits) -> None:
+    if len(text) > lim.max_text_chars:
+        raise ValueError(
+            f"The text has {len(text):,} characters; the limit is {lim.max_text_chars:,}. "
+            "Paste a shorter passage."
+        )
+
+
+def _pad(sentences: list[list[Token]], *, positions: int, mode: str) -> Batch:
+    if not sentences:
+        raise ValueError("There is nothing to embed: type at least one sentence.")
+    cut = tuple(max(0, len(s) - positions) for s in sentences)
+    sentences = [s[:positions] for s in sentences]
+    B, T = len(sentences), max(len(s) for s in sentences)
+    rows = np.full((B, T), PAD_ROW, dtype=np.int64)  # (B, T)
+    mask = np.zeros((B, T), dtype=bool)  # (B, T)
+    for b, s in enumerate(sentences):
+        rows[b, : len(s)] = [t.row for t in s]
+        mask[b, : len(s)] = True
+    return Batch(tuple(tuple(s) for s in sentences), rows, mask, cut, mode)
+
+
+def from_text(text: str, *, enc: tiktoken.Encoding, vocab: Vocab, positions: int,
+              lim: Limits | None = None) -> Batch:
+    """Each non-blank line is one sentence, tokenised by tiktoken and mapped to table rows."""
+    lim = lim or limits()
+    _check_text(text, lim)
+    lines = split_lines(text)
+    if len(lines) > lim.max_sentences:
+        raise ValueError(f"{len(lines)} sentences is too many; the limit is {lim.max_sentences}.")
+    sentences = []
+    for line in lines:
+        ids = enc.encode(line, disallowed_special=())
+        rows = vocab.rows(ids) if ids else []
+        sentences.append([
+            Token(token_label(enc, i), i, int(r), unk=int(r) == vocab.unk_row)
+            for i, r in zip(ids, rows)
+        ])
+    sentences = [s for s in sentences if s]
+    return _pad(sentences, positions=positions, mode="text")
+
+
+def parse_ids(text: str, *, lim: Limits | None = None) -> list[list[int]]:
+    """Parse `[[5, 20, 33, 2]]`, `[5, 20, 33, 2]` or `5 20 33 2` into rows of integers."""
+    lim = lim or limits()
+    _check_text(text, lim)
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("Type some token ids, for example [[5, 20, 33, 2]].")
+    if stripped[0] != "[":
+        stripped = "[" + ",".join(stripped.replace(",", " ").split()) + "]"
+    try:
+        value = json.loads(stripped)
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError(
+            "Token ids must be whole numbers in brackets, for example [[5, 20, 33, 2]] "
+            "(one inner list per sentence)."
+        ) from None
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        value = [value]
+    if not (isinstance(value, list) and value and all(isinstance(r, list) for r in value)):
+        raise ValueError("Token ids must be a list of lists of whole numbers, like [[5, 20, 33, 2]].")
+    for row in value:
+        if not row:
+            raise ValueError("Every sentence needs at least one id; remove the empty [ ].")
+        for v in row:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{json.dumps(v)[:40]} is not a whole number; ids are integers like 5.")
+    if len(value) > lim.max_sentences:
+        raise ValueError(f"{len(value)} sentences is too many; the limit is {lim.max_sentences}.")
+    return value
+
+
+def from_ids(text: str, *, vocab: Vocab, positions: int, lim: Limits | None = None) -> Batch:
+    """Raw rows typed as in the textbook: each id must be a row of the table (0 <= id < V)."""
+    rows = parse_ids(text, lim=lim)
+    for row in rows:
+        for v in row:
+            if not 0 <= v < vocab.size:
+                raise ValueError(
+                    f"Id {v} is outside the vocabulary: with {vocab.size:,} rows, ids go from 0 to "
+                    f"{vocab.size - 1:,}. Raise the vocabulary size or use a smaller id."
+                )
+    sentences = [[Token(vocab.label(v), vocab.token_id(v), v, unk=v == vocab.unk_row) for v in r]
+                 for r in rows]
+    return _pad(sentences, positions=positions, mode="ids")
+
+
+def tables(cfg: EmbeddingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(wte (V, d), wpe (P, d)) equal to nn.Embedding(V, d), nn.Embedding(P, d) after manual_seed."""
+    wte, state = token_table(cfg.vocab_size, cfg.dim, cfg.seed)
+    return wte, position_table(cfg.positions, cfg.dim, state)
+
+
+def token_table(vocab_size: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """wte and the generator state after it, from which wpe continues (see position_table).
+
+    Split in two so a cache can keep the large wte while P changes.
+    """
+    g = torch.Generator().manual_seed(seed)
+    wte = torch.empty(vocab_size, dim).normal_(generator=g)  # (V, d), nn.Embedding's N(0, 1) init
+    return wte, g.get_state()
+
+
+def position_table(positions: int, dim: int, state: torch.Tensor) -> torch.Tensor:
+    g = torch.Generator()
+    g.set_state(state)
+    return torch.empty(positions, dim).normal_(generator=g)  # (P, d)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    tok: torch.Tensor  # (B, T, d) wte(ids)
+    pos: torch.Tensor  # (T, d)    wpe(arange(T))
+    x: torch.Tensor  # (B, T, d) tok + pos, what the first block receives
+
+
+def embed(batch: Batch, wte: torch.Tensor, wpe: torch.Tensor) -> Embedded:
+    """The first layer of GPT-2: token embedding plus learned positional embedding."""
+    T = batch.rows.shape[1]
+    assert T <= wpe.shape[0], "sentences are cut to P positions before embedding"
+    ids = torch.from_numpy(batch.rows)  # (B, T)
+    tok = torch.nn.functional.embedding(ids, wte)  # (B, T, d)
+    pos = torch.nn.functional.embedding(torch.arange(T), wpe)  # (T, d)
+    return Embedded(tok, pos, tok + pos)  # (B, T, d) + (T, d) broadcasts over B
+
+
+def shape_text(shape: torch.Tensor | tuple[int, ...]) -> str:
+    """A shape as torch prints it, e.g. torch.Size([1, 4, 16])."""
+    return str(shape.shape if isinstance(shape, torch.Tensor) else torch.Size(shape))
