@@ -25,7 +25,9 @@ class Limits:
     max_train_dim: int = 256
     max_train_layers: int = 4
     max_batch_size: int = 256
-    max_concurrent_trainings: int = 2  # trainings at once in one server process
+    max_concurrent_trainings: int = 2  # trainings at once in one server process (2 cores)
+    max_train_seconds: float = 300.0  # a training is stopped (model kept) after this long
+    max_kept_models: int = 8  # trained models kept for other visitors with the same settings
 
 
 LOCAL_LIMITS = Limits()
@@ -44,6 +46,8 @@ HOSTED_LIMITS = Limits(
     max_train_layers=2,
     max_batch_size=64,
     max_concurrent_trainings=1,
+    max_train_seconds=60.0,
+    max_kept_models=4,
 )
 
 

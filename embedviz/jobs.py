@@ -1,0 +1,111 @@
+"""Training jobs shared by every session of one server: run in threads, bounded, stoppable.
+
+A job is keyed by everything that determines its result, so a second visitor with the same
+settings gets the running or finished job instead of a new one. At most `max_running` jobs
+train at once (the others wait in a queue); at most `max_kept` finished ones are kept.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
+
+
+@dataclass
+class Job:
+    key: Hashable
+    state: str = QUEUED
+    progress: Any = None  # the last progress report of the training loop
+    history: list = field(default_factory=list)  # every progress report, for the live loss curve
+    result: Any = None
+    error: str | None = None
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    submitted: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (DONE, STOPPED, FAILED)
+
+    def stop(self) -> None:
+        """Ask the loop to stop after its current step; it keeps the model reached so far."""
+        self.stop_requested.set()
+
+
+class Trainer:
+    """The registry of jobs. Thread-safe; one instance per server process."""
+
+    def __init__(self, *, max_running: int, max_kept: int, max_seconds: float) -> None:
+        self._slots = threading.Semaphore(max_running)
+        self._max_kept = max_kept
+        self._max_seconds = max_seconds
+        self._lock = threading.Lock()
+        self._jobs: collections.OrderedDict[Hashable, Job] = collections.OrderedDict()
+
+    def get(self, key: Hashable) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None:
+                self._jobs.move_to_end(key)
+            return job
+
+    def submit(self, key: Hashable, work: Callable[..., Any]) -> Job:
+        """Start `work(on_progress=, should_stop=)` unless a live or finished job has this key.
+
+        A job that was stopped early or failed is replaced: pressing Train again retrains.
+        """
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.state not in (STOPPED, FAILED):
+                self._jobs.move_to_end(key)
+                return job
+            job = Job(key)
+            self._jobs[key] = job
+            self._evict()
+        threading.Thread(target=self._run, args=(job, work), name=f"train-{hash(key) & 0xFFFF:x}",
+                         daemon=True).start()
+        return job
+
+    def waiting_ahead(self, job: Job) -> int:
+        """How many queued jobs were submitted before this one."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.state == QUEUED and j.submitted < job.submitted)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.state == RUNNING)
+
+    def _run(self, job: Job, work: Callable[..., Any]) -> None:
+        with self._slots:
+            if job.stop_requested.is_set():
+                job.state = STOPPED
+                job.done.set()
+                return
+            job.state = RUNNING
+            deadline = time.monotonic() + self._max_seconds
+
+            def on_progress(progress: Any) -> None:
+                job.progress = progress
+                job.history.append(progress)
+
+            def should_stop() -> bool:
+                return job.stop_requested.is_set() or time.monotonic() > deadline
+
+            try:
+                job.result = work(on_progress=on_progress, should_stop=should_stop)
+                job.state = STOPPED if getattr(job.result, "stopped_early", False) else DONE
+            except Exception as exc:  # reported on the page; the server keeps serving
+                job.error = f"{type(exc).__name__}: {exc}"
+                job.state = FAILED
+            finally:
+                job.done.set()
+
+    def _evict(self) -> None:
+        finished = [k for k, j in self._jobs.items() if j.finished]
+        for key in finished[: max(0, len(finished) - self._max_kept)]:
+            del self._jobs[key]

@@ -1,0 +1,89 @@
+import threading
+import time
+from types import SimpleNamespace
+
+from embedviz.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, Trainer
+
+
+def counting_work(steps=5, gate: threading.Event | None = None, delay=0.0):
+    def work(*, on_progress, should_stop):
+        for i in range(steps):
+            if gate is not None:
+                gate.wait(5)
+            time.sleep(delay)
+            if should_stop():
+                return SimpleNamespace(step=i, stopped_early=True)
+            on_progress(i)
+        return SimpleNamespace(step=steps, stopped_early=False)
+    return work
+
+
+def test_same_key_shares_one_job():
+    t = Trainer(max_running=1, max_kept=4, max_seconds=60)
+    a = t.submit("k", counting_work())
+    b = t.submit("k", counting_work())
+    assert a is b
+    assert a.done.wait(5) and a.state == DONE and a.result.step == 5
+    assert a.history == [0, 1, 2, 3, 4]
+    assert t.submit("k", counting_work()) is a  # finished results are served, not retrained
+
+
+def test_stop_keeps_the_model_reached_so_far():
+    gate = threading.Event()
+    t = Trainer(max_running=1, max_kept=4, max_seconds=60)
+    job = t.submit("k", counting_work(steps=1000, gate=gate, delay=0.005))
+    gate.set()
+    while not job.history:
+        time.sleep(0.01)
+    job.stop()
+    assert job.done.wait(5)
+    assert job.state == STOPPED and 0 < job.result.step < 1000
+    again = t.submit("k", counting_work())  # a stopped job is replaced on the next Train
+    assert again is not job and again.done.wait(5) and again.state == DONE
+
+
+def test_bounded_concurrency_queues_the_rest():
+    gate = threading.Event()
+    t = Trainer(max_running=1, max_kept=4, max_seconds=60)
+    first = t.submit("a", counting_work(gate=gate))
+    second = t.submit("b", counting_work(gate=gate))
+    for _ in range(100):
+        if first.state == RUNNING:
+            break
+        time.sleep(0.01)
+    assert first.state == RUNNING and second.state == QUEUED
+    assert t.waiting_ahead(second) == 0 and t.running() == 1
+    gate.set()
+    assert second.done.wait(5) and second.state == DONE
+
+
+def test_time_limit_stops_training():
+    t = Trainer(max_running=1, max_kept=4, max_seconds=0.05)
+
+    def slow(*, on_progress, should_stop):
+        while not should_stop():
+            time.sleep(0.01)
+        return SimpleNamespace(stopped_early=True)
+
+    job = t.submit("k", slow)
+    assert job.done.wait(5) and job.state == STOPPED
+
+
+def test_failure_is_reported_and_server_goes_on():
+    t = Trainer(max_running=1, max_kept=4, max_seconds=60)
+
+    def broken(*, on_progress, should_stop):
+        raise ValueError("corpus too short")
+
+    job = t.submit("k", broken)
+    assert job.done.wait(5) and job.state == FAILED and "corpus too short" in job.error
+    assert t.submit("k2", counting_work()).done.wait(5)
+
+
+def test_old_finished_jobs_are_evicted():
+    t = Trainer(max_running=2, max_kept=2, max_seconds=60)
+    for k in range(5):
+        t.submit(k, counting_work(steps=1)).done.wait(5)
+    t.submit("last", counting_work(steps=1)).done.wait(5)
+    kept = [k for k in [0, 1, 2, 3, 4, "last"] if t.get(k) is not None]
+    assert len(kept) <= 3 and "last" in kept
