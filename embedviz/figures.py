@@ -1,0 +1,693 @@
+"""Plotly figure builders: numpy arrays and plain strings in, `go.Figure` out, sized for a projector.
+
+Every string passed in is plain text and is HTML-escaped here, since Plotly renders a subset of HTML in
+labels. Builders do no modelling: callers compute projections, similarities and a shared colour range.
+"""
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Okabe & Ito (2008), reordered so the first few classes are the most distinct under colour blindness.
+_OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+# Yellow is hard to see on white under a projector, so presentation mode drops it.
+_OKABE_ITO_HIGH_CONTRAST = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
+# ColorBrewer RdBu (colour-blind safe), reversed: negative = blue, zero = near white, positive = red.
+_RDBU_REVERSED = (
+    "#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
+    "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f",
+)
+# Classes that mean "no class": always grey, drawn underneath and listed last.
+NEUTRAL_CLASSES = frozenset({"other", "<unk>"})
+# When colours run out, later classes reuse a colour with a different marker shape.
+_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "star")
+_PADDING_HOVER = "padding — not real data"
+_EMPTY = "\u2014"  # shown for a missing id or row
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """Sizes and colours shared by every figure; hashable so it can key a cache."""
+
+    presentation: bool
+    font_family: str
+    font_size: int  # body text, legends, axis titles
+    tick_size: int  # tick labels (row labels of heatmaps)
+    title_size: int
+    hover_size: int
+    cell_text_size: int  # numbers written inside small heatmaps
+    text_color: str
+    muted_color: str  # subtitles and notes: still dark enough for a projector
+    palette: tuple[str, ...]  # categorical colours, colour-blind safe
+    neutral_color: str  # classes in NEUTRAL_CLASSES
+    pad_color: str  # padding rows of a heatmap: a grey no data value can take
+    diverging: tuple[tuple[float, str], ...]  # THE colour scale for signed values, centred at 0
+    marker_size: int
+    highlight_size: int
+    line_width: float
+    outline_color: str  # outline of highlighted points
+    row_px: int  # vertical pixels per labelled heatmap row; fewer and labels would collide
+    max_plot_px: int  # tallest heatmap plot area before row labels are thinned
+    max_cell_text_columns: int  # widest heatmap that still gets numbers in its cells
+    max_point_labels: int  # highlighted points labelled with their token text
+    scatter_height: int
+    line_height: int  # loss and agreement curves
+
+
+def style(*, presentation: bool = False) -> FigureStyle:
+    """Normal (laptop) or presentation (projector, read from the back row) sizes."""
+    big = presentation
+    return FigureStyle(
+        presentation=presentation,
+        font_family="'Source Sans Pro', 'DejaVu Sans', Verdana, Arial, sans-serif",
+        font_size=22 if big else 16,
+        tick_size=20 if big else 15,
+        title_size=28 if big else 20,
+        hover_size=22 if big else 16,
+        cell_text_size=18 if big else 14,
+        text_color="#000000" if big else "#1a1a1a",
+        muted_color="#333333" if big else "#444444",
+        palette=_OKABE_ITO_HIGH_CONTRAST if big else _OKABE_ITO,
+        neutral_color="#8c8c8c" if big else "#a6a6a6",
+        pad_color="#8c8c8c" if big else "#a6a6a6",
+        diverging=tuple(
+            (i / (len(_RDBU_REVERSED) - 1), c) for i, c in enumerate(_RDBU_REVERSED)
+        ),
+        marker_size=11 if big else 8,
+        highlight_size=22 if big else 16,
+        line_width=4.0 if big else 2.5,
+        outline_color="#000000" if big else "#111111",
+        row_px=30 if big else 22,
+        max_plot_px=1500 if big else 1410,
+        max_cell_text_columns=8,  # ~60 px per cell in a 700 px wide figure
+        max_point_labels=25 if big else 40,
+        scatter_height=760 if big else 600,
+        line_height=480 if big else 380,
+    )
+
+
+def shared_zmax(*arrays: np.ndarray) -> float:
+    """The largest |value| over all arrays, ignoring NaN: pass it as `zmax` to heatmaps that must compare."""
+    biggest = 0.0
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        finite = a[np.isfinite(a)]
+        if finite.size:
+            biggest = max(biggest, float(np.abs(finite).max()))
+    return biggest if biggest > 0 else 1.0
+
+
+def embedding_heatmap(
+    values: np.ndarray,
+    *,
+    row_labels: Sequence[str] | None = None,
+    hover: Sequence[Mapping] | None = None,
+    title: str,
+    zmax: float,
+    style: FigureStyle,
+) -> go.Figure:
+    """Rows of an embedding (tokens or positions) x dimensions, first row at the top.
+
+    row_labels: token text per row (without the position, which is added: "0 · ␣cat"); None -> positions.
+    hover: one mapping per row with token, id (int | None), row (int | None), position (int), pad (bool).
+    Rows with pad=True (or, without hover, rows that are all NaN) are drawn as grey padding.
+    """
+    z = np.asarray(values, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"Embedding values must be a 2-D (rows, dimensions) array, got shape {z.shape}.")
+    n_rows, dim = z.shape
+    if n_rows == 0 or dim == 0:
+        raise ValueError("There is nothing to draw: type some text so there is at least one token.")
+    if not (math.isfinite(zmax) and zmax > 0):
+        raise ValueError(f"zmax must be a positive finite number, got {zmax!r}; see shared_zmax().")
+    if row_labels is not None and len(row_labels) != n_rows:
+        raise ValueError(f"Got {len(row_labels)} row labels for {n_rows} rows.")
+    if hover is not None and len(hover) != n_rows:
+        raise ValueError(f"Got {len(hover)} hover entries for {n_rows} rows.")
+
+    if hover is not None:
+        pad = np.array([bool(h.get("pad", False)) for h in hover])
+        positions = [int(h.get("position", i)) for i, h in enumerate(hover)]
+    else:
+        pad = np.all(np.isnan(z), axis=1)
+        positions = list(range(n_rows))
+    z[pad] = np.nan
+    if not np.all(np.isfinite(z[~pad])):
+        raise ValueError("The embedding has NaN or infinite values outside padding rows (training diverged?).")
+
+    plot_px = min(max(n_rows * style.row_px, 5 * style.row_px), style.max_plot_px)  # room for a colour bar
+    categorical = row_labels is not None or hover is not None
+    if categorical:
+        ticktext = [
+            f"{positions[i]} · pad" if pad[i]
+            else f"{positions[i]} · {_esc(_short(row_labels[i]))}" if row_labels is not None
+            else str(positions[i])
+            for i in range(n_rows)
+        ]
+        headers = [_row_header(ticktext[i], None if hover is None else hover[i], positions[i], pad[i])
+                   for i in range(n_rows)]
+        y: Sequence = _unique(headers)
+        header = "%{y}"
+    else:
+        y = np.arange(n_rows)
+        header = "position %{y}"
+
+    cells_small = n_rows * dim <= 200 and dim <= style.max_cell_text_columns
+    gaps = 1 if n_rows <= 64 and dim <= 48 else 0
+    data = go.Heatmap(
+        z=z.astype(np.float32),
+        x=np.arange(dim),
+        y=y,
+        name="embedding",
+        colorscale=[list(stop) for stop in style.diverging],
+        zmin=-zmax,
+        zmax=zmax,
+        zmid=0.0,
+        xgap=gaps,
+        ygap=gaps,
+        hoverongaps=False,
+        hovertemplate=f"{header}<br>dimension %{{x}}<br>value %{{z:.4f}}<extra></extra>",
+        colorbar=dict(
+            title=dict(text="value", font=dict(size=style.font_size)),
+            tickfont=dict(size=style.tick_size),
+            thickness=22 if style.presentation else 16,
+            len=min(1.0, max(0.5, 300 / plot_px)),
+            lenmode="fraction",
+            y=1.0,
+            yanchor="top",
+            # a short bar has room for three labels only
+            **({"tickvals": [-zmax, 0.0, zmax], "tickformat": ".2~f"} if plot_px < 220 else {}),
+        ),
+    )
+    if cells_small:
+        data.update(texttemplate="%{z:.2f}", textfont=dict(size=style.cell_text_size))
+    fig = go.Figure(data)
+
+    if pad.any():
+        mask = np.where(pad, 1.0, np.nan)[:, None]  # (T, 1): one brick spanning all dimensions
+        fig.add_trace(
+            go.Heatmap(
+                z=mask,
+                x=[-0.5, dim - 0.5],  # cell edges, so the single column covers every dimension
+                y=y,
+                name="padding",
+                colorscale=[[0.0, style.pad_color], [1.0, style.pad_color]],
+                zmin=0.0,
+                zmax=1.0,
+                showscale=False,
+                ygap=gaps,
+                hoverongaps=False,
+                hovertemplate=(f"{header}<extra></extra>" if categorical
+                               else f"position %{{y}}<br>{_PADDING_HOVER}<extra></extra>"),
+                text=np.where(pad & (n_rows * style.row_px <= style.max_plot_px), "padding", "")[:, None],
+                texttemplate="%{text}",
+                textfont=dict(size=style.cell_text_size, color=style.text_color),
+            )
+        )
+
+    subtitle = "grey rows are padding: not real data" if pad.any() else None
+    _top_axis_layout(fig, style, title, subtitle, plot_px)
+    fig.update_xaxes(
+        title=dict(text="dimension", font=dict(size=style.font_size)),
+        side="top",
+        showgrid=False,
+        zeroline=False,
+        tickfont=dict(size=style.tick_size),
+        automargin=True,
+        range=[-0.5, dim - 0.5],
+        **({"dtick": 1} if dim <= 16 else {}),
+    )
+    yaxis = dict(autorange="reversed", showgrid=False, zeroline=False, automargin=True,
+                 tickfont=dict(size=style.tick_size), title=None)
+    if categorical:
+        stride = max(1, math.ceil(n_rows * style.row_px / plot_px))
+        yaxis.update(tickmode="array", tickvals=list(y)[::stride], ticktext=ticktext[::stride],
+                     type="category")
+    else:
+        yaxis.update(title=dict(text="position", font=dict(size=style.font_size)))
+    fig.update_yaxes(**yaxis)
+    return fig
+
+
+def similarity_heatmap(
+    matrix: np.ndarray,
+    *,
+    title: str,
+    style: FigureStyle,
+    labels: Sequence[str] | None = None,
+) -> go.Figure:
+    """Cosine similarity between positions (P, P) on a fixed -1..1 diverging scale, first row on top."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+        raise ValueError(f"A similarity matrix must be square and non-empty, got shape {m.shape}.")
+    n = m.shape[0]
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"Got {len(labels)} labels for a {n} x {n} matrix.")
+    plot_px = 560 if style.presentation else 420
+    if labels is None:
+        axis_values: Sequence = np.arange(n)
+        hover = "position %{y} vs position %{x}"
+    else:
+        axis_values = _unique([f"{i} · {_esc(_short(label))}" for i, label in enumerate(labels)])
+        hover = "%{y} vs %{x}"
+    fig = go.Figure(
+        go.Heatmap(
+            z=m.astype(np.float32),
+            x=axis_values,
+            y=axis_values,
+            name="cosine similarity",
+            colorscale=[list(stop) for stop in style.diverging],
+            zmin=-1.0,
+            zmax=1.0,
+            zmid=0.0,
+            hoverongaps=False,
+            hovertemplate=f"{hover}<br>cosine similarity %{{z:.3f}}<extra></extra>",
+            colorbar=dict(
+                title=dict(text="cosine", font=dict(size=style.font_size)),
+                tickfont=dict(size=style.tick_size),
+                tickvals=[-1, -0.5, 0, 0.5, 1],
+                thickness=22 if style.presentation else 16,
+            ),
+        )
+    )
+    _top_axis_layout(fig, style, title, None, plot_px)
+    axis = dict(showgrid=False, zeroline=False, automargin=True, tickfont=dict(size=style.tick_size),
+                constrain="domain")
+    x_axis, y_axis = dict(axis), dict(axis)
+    if labels is not None:
+        # token labels on the rows only; columns show the position number, hover shows both labels
+        stride = max(1, math.ceil(n * style.row_px / plot_px))
+        ticks = list(axis_values)[::stride]
+        y_axis.update(type="category", tickmode="array", tickvals=ticks, ticktext=ticks)
+        x_stride = max(stride, math.ceil(n * 3 * style.tick_size / plot_px))
+        x_axis.update(type="category", tickmode="array", tickvals=list(axis_values)[::x_stride],
+                      ticktext=[str(i) for i in range(0, n, x_stride)], tickangle=0)
+    fig.update_xaxes(**x_axis, title=dict(text="position", font=dict(size=style.font_size)), side="top")
+    fig.update_yaxes(**y_axis, title=dict(text="position", font=dict(size=style.font_size)),
+                     autorange="reversed", scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def loss_curve(
+    history: Sequence[tuple[int, float, float | None]],
+    *,
+    style: FigureStyle,
+    title: str = "Loss during training",
+    log_y: bool = False,
+    baseline: float | None = None,
+) -> go.Figure:
+    """Train loss and held-out loss (only where measured) against the training step.
+
+    baseline: a reference loss drawn dotted, e.g. ln(vocabulary size) = guessing uniformly.
+    """
+    steps = [int(h[0]) for h in history]
+    train = [float(h[1]) for h in history]
+    held = [(int(h[0]), float(h[2])) for h in history if h[2] is not None]
+    fig = go.Figure()
+    if steps:
+        fig.add_trace(
+            go.Scatter(
+                x=steps, y=train, name="train",
+                mode="lines+markers" if len(steps) <= 30 else "lines",
+                line=dict(color=style.palette[0], width=style.line_width),
+                marker=dict(size=style.marker_size),
+                hovertemplate="step %{x}<br>train loss %{y:.4f}<extra></extra>",
+            )
+        )
+    if held:
+        fig.add_trace(
+            go.Scatter(
+                x=[s for s, _ in held], y=[v for _, v in held], name="held-out",
+                mode="lines+markers",
+                line=dict(color=style.palette[1], width=style.line_width, dash="dash"),
+                marker=dict(size=style.marker_size + 2, symbol="diamond"),
+                hovertemplate="step %{x}<br>held-out loss %{y:.4f}<extra></extra>",
+            )
+        )
+    if baseline is not None:
+        fig.add_hline(
+            y=baseline, line=dict(color=style.muted_color, width=2, dash="dot"),
+            annotation=dict(text="guessing uniformly", font=dict(size=style.font_size,
+                                                                  color=style.muted_color)),
+            annotation_position="top right",
+        )
+    if not steps:
+        _empty_note(fig, "No training steps yet.", style)
+    fig.update_layout(_layout(style, title), height=style.line_height)
+    fig.update_layout(legend=dict(x=1, xanchor="right", y=1, yanchor="top",
+                                  bgcolor="rgba(255,255,255,0.8)"))
+    fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
+                     tickfont=dict(size=style.tick_size), automargin=True, rangemode="tozero")
+    fig.update_yaxes(title=dict(text="loss (cross-entropy)", font=dict(size=style.font_size)),
+                     tickfont=dict(size=style.tick_size), automargin=True,
+                     type="log" if log_y else "linear")
+    return fig
+
+
+def agreement_curve(
+    steps: Sequence[int],
+    values: Sequence[float],
+    *,
+    chance: float | None,
+    style: FigureStyle,
+    title: str = "Do neighbours share a class?",
+) -> go.Figure:
+    """kNN class agreement (0..1) at each training snapshot, with the chance level dashed."""
+    if len(steps) != len(values):
+        raise ValueError(f"Got {len(steps)} steps but {len(values)} agreement values.")
+    fig = go.Figure()
+    if len(steps):
+        fig.add_trace(
+            go.Scatter(
+                x=[int(s) for s in steps], y=[float(v) for v in values], name="agreement",
+                mode="lines+markers", cliponaxis=False,
+                line=dict(color=style.palette[0], width=style.line_width),
+                marker=dict(size=style.marker_size + 2),
+                hovertemplate="step %{x}<br>agreement %{y:.1%}<extra></extra>",
+            )
+        )
+    else:
+        _empty_note(fig, "No snapshots yet.", style)
+    if chance is not None:
+        fig.add_hline(
+            y=chance, line=dict(color=style.muted_color, width=2, dash="dash"),
+            annotation=dict(text="chance", font=dict(size=style.font_size, color=style.muted_color)),
+            annotation_position="bottom right",
+        )
+    fig.update_layout(_layout(style, title), height=style.line_height, showlegend=False)
+    fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
+                     tickfont=dict(size=style.tick_size), automargin=True)
+    fig.update_yaxes(title=dict(text="neighbours in the same class", font=dict(size=style.font_size)),
+                     tickfont=dict(size=style.tick_size), automargin=True, range=[0, 1],
+                     tickformat=".0%")
+    return fig
+
+
+def class_colors(classes: Sequence[str], *, style: FigureStyle) -> dict[str, str]:
+    """Colour per class in sorted order (stable across figures); "other" and "<unk>" are grey."""
+    colours: dict[str, str] = {}
+    k = 0
+    for cls in sorted(set(classes)):
+        if cls in NEUTRAL_CLASSES:
+            colours[cls] = style.neutral_color
+        else:
+            colours[cls] = style.palette[k % len(style.palette)]
+            k += 1
+    return colours
+
+
+def embedding_scatter(
+    xy: np.ndarray,
+    *,
+    tokens: Sequence[str],
+    ids: Sequence[int | None],
+    rows: Sequence[int],
+    frequencies: Sequence[int],
+    classes: Sequence[str],
+    class_colors: Mapping[str, str],
+    highlight: Sequence[int] = (),
+    title: str,
+    style: FigureStyle,
+    note: str | None = None,
+) -> go.Figure:
+    """A 2-D map of token embeddings, one trace per class; `highlight` points are enlarged and labelled."""
+    pts = _points(xy)
+    n = pts.shape[0]
+    for name, seq in (("tokens", tokens), ("ids", ids), ("rows", rows),
+                      ("frequencies", frequencies), ("classes", classes)):
+        if len(seq) != n:
+            raise ValueError(f"Got {len(seq)} {name} for {n} points.")
+    _check_classes(classes, class_colors)
+    marked = list(dict.fromkeys(int(i) for i in highlight))
+    if any(not 0 <= i < n for i in marked):
+        raise ValueError(f"Highlighted point indices must be between 0 and {n - 1}.")
+
+    custom = np.empty((n, 5), dtype=object)
+    custom[:, 0] = [_esc(t) for t in tokens]
+    custom[:, 1] = [_EMPTY if i is None else str(int(i)) for i in ids]
+    custom[:, 2] = [str(int(r)) for r in rows]
+    custom[:, 3] = [f"{int(f):,}" for f in frequencies]
+    custom[:, 4] = [_esc(c) for c in classes]
+    hover = ("token <b>%{customdata[0]}</b><br>id %{customdata[1]}<br>row %{customdata[2]}"
+             "<br>corpus frequency %{customdata[3]}<br>class %{customdata[4]}<extra></extra>")
+    symbols = _class_symbols(class_colors)
+    cls_arr = np.asarray(classes, dtype=object)
+    fig = go.Figure()
+    for rank, cls in _trace_order(class_colors, set(classes)):
+        members = np.flatnonzero(cls_arr == cls)
+        fig.add_trace(
+            go.Scatter(
+                x=pts[members, 0], y=pts[members, 1], mode="markers", name=_esc(cls),
+                legendrank=rank, customdata=custom[members], hovertemplate=hover,
+                marker=dict(color=class_colors[cls], symbol=symbols[cls], size=style.marker_size,
+                            opacity=0.75, line=dict(width=0.5, color="white")),
+            )
+        )
+    if marked:
+        idx = np.array(marked)
+        labelled = len(marked) <= style.max_point_labels
+        fig.add_trace(
+            go.Scatter(
+                x=pts[idx, 0], y=pts[idx, 1], name="your text", showlegend=False,
+                mode="markers+text",
+                text=[_esc(_short(tokens[i])) if k < style.max_point_labels else ""
+                      for k, i in enumerate(marked)],
+                textposition="top center",
+                textfont=dict(size=style.font_size, color=style.text_color, shadow="auto"),
+                customdata=custom[idx], hovertemplate=hover,
+                marker=dict(color=[class_colors[classes[i]] for i in marked],
+                            symbol=[symbols[classes[i]] for i in marked], size=style.highlight_size,
+                            line=dict(width=3 if style.presentation else 2.5,
+                                      color=style.outline_color)),
+            )
+        )
+        extra = "outlined: your text" + ("" if labelled else
+                                         f" (first {style.max_point_labels} of {len(marked)} labelled)")
+        note = f"{note} · {extra}" if note else extra
+    fig.update_layout(_layout(style, title, subtitle=note), height=style.scatter_height)
+    fig.update_layout(_bottom_legend(style))
+    _blank_axes(fig)
+    return fig
+
+
+def evolution_scatter(
+    frames: Sequence[tuple[int, np.ndarray]],
+    *,
+    tokens: Sequence[str],
+    classes: Sequence[str],
+    class_colors: Mapping[str, str],
+    style: FigureStyle,
+    title: str,
+) -> go.Figure:
+    """Animated map of token embeddings over training snapshots (play/pause and a step slider).
+
+    Each point keeps its identity (trace order and `ids`) so Plotly moves it smoothly between frames;
+    the axes cover every frame, so nothing jumps out of view. Align the snapshots before calling.
+    """
+    if not frames:
+        raise ValueError("There are no training snapshots to animate yet.")
+    snaps = [(int(step), _points(xy)) for step, xy in frames]
+    n = snaps[0][1].shape[0]
+    if any(p.shape[0] != n for _, p in snaps):
+        raise ValueError("Every snapshot must have the same points in the same order.")
+    if len(tokens) != n or len(classes) != n:
+        raise ValueError(f"Got {len(tokens)} tokens and {len(classes)} classes for {n} points.")
+    _check_classes(classes, class_colors)
+
+    everything = np.concatenate([p for _, p in snaps])
+    finite = everything[np.all(np.isfinite(everything), axis=1)]
+    if finite.size == 0:
+        raise ValueError("The snapshots have no finite coordinates to draw.")
+    x_range, y_range = _square_ranges(finite)
+
+    cls_arr = np.asarray(classes, dtype=object)
+    symbols = _class_symbols(class_colors)
+    order = [(rank, cls, np.flatnonzero(cls_arr == cls))
+             for rank, cls in _trace_order(class_colors, set(classes))]
+    labels = np.array([_esc(t) for t in tokens], dtype=object)
+    hover = "token <b>%{customdata[0]}</b><br>class %{customdata[1]}<extra></extra>"
+
+    def traces(pts: np.ndarray) -> list[go.Scatter]:
+        return [
+            go.Scatter(x=pts[m, 0], y=pts[m, 1], ids=[str(i) for i in m]) for _, _, m in order
+        ]
+
+    fig = go.Figure()
+    for (rank, cls, members), trace in zip(order, traces(snaps[0][1])):
+        trace.update(
+            mode="markers", name=_esc(cls), legendrank=rank, hovertemplate=hover,
+            customdata=np.stack([labels[members], np.full(len(members), _esc(cls), dtype=object)],
+                                axis=1),
+            marker=dict(color=class_colors[cls], symbol=symbols[cls], size=style.marker_size,
+                        opacity=0.8, line=dict(width=0.5, color="white")),
+        )
+        fig.add_trace(trace)
+    names = [f"frame {k}" for k in range(len(snaps))]
+    fig.frames = [
+        go.Frame(data=traces(pts), traces=list(range(len(order))), name=name)
+        for name, (_, pts) in zip(names, snaps)
+    ]
+    layout = _layout(style, title, subtitle=f"training step {snaps[0][0]:,}" if len(snaps) == 1
+                     else None)
+    if len(snaps) > 1:
+        layout.update(_animation_controls(names, [s for s, _ in snaps], style))
+    fig.update_layout(layout, height=style.scatter_height + 90)
+    fig.update_layout(_bottom_legend(style, y=-0.2))
+    _blank_axes(fig)
+    fig.update_xaxes(range=x_range, autorange=False)
+    fig.update_yaxes(range=y_range, autorange=False)
+    return fig
+
+
+def _animation_controls(names: list[str], steps: list[int], style: FigureStyle) -> dict:
+    play = dict(frame=dict(duration=700, redraw=False), transition=dict(duration=500, easing="cubic-in-out"),
+                fromcurrent=True, mode="immediate")
+    jump = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=300), mode="immediate")
+    return dict(
+        updatemenus=[dict(
+            type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.02,
+            yanchor="top", pad=dict(t=10, r=10), font=dict(size=style.font_size),
+            buttons=[
+                dict(label="▶ play", method="animate", args=[None, play]),
+                dict(label="❚❚ pause", method="animate",
+                     args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
+                                        transition=dict(duration=0))]),
+            ],
+        )],
+        sliders=[dict(
+            active=0, x=0.3, len=0.7, y=-0.02, yanchor="top", pad=dict(t=10),
+            font=dict(size=style.tick_size),
+            currentvalue=dict(prefix="training step ", font=dict(size=style.font_size)),
+            steps=[dict(method="animate", label=f"{step:,}", args=[[name], jump])
+                   for name, step in zip(names, steps)],
+        )],
+    )
+
+
+def _layout(style: FigureStyle, title: str, *, subtitle: str | None = None, above_plot_px: int = 0) -> dict:
+    """Shared layout. The title sits at the top of the figure and the top margin is computed here:
+    Plotly's title automargin ignores top x axes and equal-aspect plots that shrink their domain."""
+    title_spec: dict = dict(text=_esc(title), x=0, xanchor="left", xref="container", yref="container",
+                            y=1, yanchor="top", pad=dict(t=8, l=12),
+                            font=dict(size=style.title_size, color=style.text_color))
+    if subtitle:
+        title_spec["subtitle"] = dict(text=_esc(subtitle),
+                                      font=dict(size=style.font_size, color=style.muted_color))
+    return dict(
+        template="plotly_white",
+        title=title_spec,
+        font=dict(family=style.font_family, size=style.font_size, color=style.text_color),
+        margin=dict(l=10, r=10, t=_title_px(style, subtitle) + above_plot_px, b=10),
+        hoverlabel=dict(font=dict(size=style.hover_size, family=style.font_family),
+                        bgcolor="white", bordercolor=style.text_color),
+        legend=dict(font=dict(size=style.font_size)),
+    )
+
+
+def _title_px(style: FigureStyle, subtitle: str | None) -> int:
+    return style.title_size + 22 + (style.font_size + 24 if subtitle else 0)
+
+
+def _bottom_legend(style: FigureStyle, *, y: float = -0.02) -> dict:
+    return dict(legend=dict(orientation="h", x=0, xanchor="left", y=y, yanchor="top",
+                            itemsizing="constant", font=dict(size=style.font_size)))
+
+
+def _blank_axes(fig: go.Figure) -> None:
+    """2-D projections have no units: no ticks or grid, equal aspect so distances are honest."""
+    common = dict(showticklabels=False, showgrid=False, zeroline=False, title=None, showline=True,
+                  mirror=True, linecolor="#d0d0d0", ticks="")
+    fig.update_xaxes(**common, constrain="domain")
+    fig.update_yaxes(**common, scaleanchor="x", scaleratio=1, constrain="domain")
+
+
+def _top_axis_layout(fig: go.Figure, style: FigureStyle, title: str, subtitle: str | None,
+                     plot_px: int) -> None:
+    """Title, then the x axis (ticks above the plot), then a plot area of plot_px pixels."""
+    axis_px = style.tick_size + style.font_size + 26
+    layout = _layout(style, title, subtitle=subtitle, above_plot_px=axis_px)
+    fig.update_layout(layout, height=plot_px + layout["margin"]["t"] + layout["margin"]["b"])
+
+
+def _row_header(label: str, hover: Mapping | None, position: int, pad: bool) -> str:
+    """The hover text for one heatmap row; also its category name on the y axis. `label` is escaped."""
+    if pad:
+        return f"position {position}<br>{_PADDING_HOVER}"
+    if hover is None:
+        return f"<b>{label}</b>"
+    token_id, row = hover.get("id"), hover.get("row")
+    return (f"token <b>{_esc(hover.get('token', ''))}</b><br>"
+            f"id {_EMPTY if token_id is None else int(token_id)} · "
+            f"row {_EMPTY if row is None else int(row)}<br>position {position}")
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    """Category names must be unique or Plotly merges the rows: pad repeats with zero-width spaces."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        while name in seen:
+            name += "\u200b"
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def _esc(text: object) -> str:
+    """Plain text -> text Plotly shows literally (its labels understand a subset of HTML, and $..$ TeX)."""
+    return html.escape(str(text), quote=True).replace("$", "&#36;")
+
+
+def _short(text: str, limit: int = 18) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _points(xy: np.ndarray) -> np.ndarray:
+    pts = np.asarray(xy, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"Points must be an (N, 2) array, got shape {pts.shape}.")
+    return pts
+
+
+def _check_classes(classes: Sequence[str], colours: Mapping[str, str]) -> None:
+    missing = sorted(set(classes) - set(colours))
+    if missing:
+        raise ValueError(f"No colour for classes {missing}; build class_colors() from every class shown.")
+
+
+def _class_symbols(colours: Mapping[str, str]) -> dict[str, str]:
+    """Classes that share a colour (more classes than the palette has) get different marker shapes."""
+    seen: dict[str, int] = {}
+    symbols = {}
+    for cls, colour in colours.items():
+        k = seen.get(colour, 0)
+        symbols[cls] = _SYMBOLS[k % len(_SYMBOLS)]
+        seen[colour] = k + 1
+    return symbols
+
+
+def _trace_order(colours: Mapping[str, str], present: set[str]) -> list[tuple[int, str]]:
+    """(legend rank, class): neutral classes first so coloured points are drawn over them, listed last."""
+    ranked = [(k + 1, cls) for k, cls in enumerate(colours) if cls in present]
+    neutral = [(1000 + r, c) for r, c in ranked if c in NEUTRAL_CLASSES]
+    return neutral + [(r, c) for r, c in ranked if c not in NEUTRAL_CLASSES]
+
+
+def _square_ranges(pts: np.ndarray) -> tuple[list[float], list[float]]:
+    """Equal-span x and y ranges covering all points with a margin, for a fixed animated view."""
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    centre = (lo + hi) / 2
+    half = max(float((hi - lo).max()) / 2, 1e-6) * 1.08
+    return ([float(centre[0] - half), float(centre[0] + half)],
+            [float(centre[1] - half), float(centre[1] + half)])
+
+
+def _empty_note(fig: go.Figure, text: str, style: FigureStyle) -> None:
+    fig.add_annotation(text=_esc(text), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=style.font_size, color=style.muted_color))
