@@ -1,0 +1,193 @@
+"""Corpora to train on: a generated toy world, Python's own docs, and user uploads.
+
+Everything is offline. Only the toy world knows the class of its words (for colouring and scoring);
+other corpora fall back to a token's kind (word, number, punctuation, ...). Tokenising is not done here.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class _Encoder(Protocol):
+    name: str
+
+    def encode(self, text: str) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Corpus:
+    key: str  # stable id for caches, e.g. "toy-world:v1:cl100k_base:seed0:n4000" or "upload:<sha256>"
+    title: str
+    text: str
+    word_classes: Mapping[str, str] | None = None  # lower-cased stripped word -> class (toy world only)
+
+
+# Each class has its own slots in the templates below, so the words of one class are interchangeable
+# while the classes differ by their neighbours: that is the structure training should find.
+WORDS: dict[str, tuple[str, ...]] = {
+    "animal": ("cat", "dog", "horse", "cow", "pig", "sheep", "goat", "duck", "mouse", "rabbit", "fox",
+               "bear", "lion", "tiger", "frog", "wolf"),
+    "colour": ("red", "blue", "green", "yellow", "black", "white", "brown", "pink", "purple", "grey",
+               "orange", "gold", "silver"),
+    "number": ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+               "twelve"),
+    "family": ("mother", "father", "sister", "brother", "aunt", "uncle", "cousin", "son", "daughter",
+               "grandmother", "grandfather", "wife", "husband"),
+    "food": ("bread", "cheese", "rice", "soup", "cake", "pasta", "pizza", "salad", "butter", "honey",
+             "meat", "chocolate", "corn", "pie"),
+    "drink": ("tea", "coffee", "milk", "water", "juice", "cocoa", "soda", "cola", "espresso"),
+    "place": ("park", "school", "library", "market", "beach", "farm", "station", "museum", "garden",
+              "hospital", "church", "river", "forest", "village", "zoo"),
+    "weekday": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "month": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+              "October", "November", "December"),
+    "verb": ("run", "jump", "swim", "sing", "dance", "read", "walk", "cook", "sleep", "play", "climb",
+             "draw", "write"),
+    "job": ("teacher", "doctor", "farmer", "baker", "pilot", "nurse", "driver", "chef", "singer",
+            "dentist", "lawyer", "soldier", "painter"),
+    "feeling": ("happy", "sad", "tired", "hungry", "angry", "sleepy", "proud", "calm", "scared", "bored",
+                "excited", "busy"),
+}
+
+# {class} marks a slot; every slot word is preceded by a space, as GPT tokens are mid-sentence.
+TEMPLATES: tuple[str, ...] = (
+    "On {weekday}, my {family} took the {animal} to the {place}.",
+    "The {colour} {animal} likes to {verb} near the {place}.",
+    "My {family} and the {job} are good friends.",
+    "In {month}, the {job} ate {food} with {number} friends.",
+    "We drank {drink} and ate {food} at the {place}.",
+    "The {animal} has {number} {colour} spots.",
+    "I feel {feeling} because it is {weekday}.",
+    "The {job} was {feeling} all through {month}.",
+    "Every {weekday}, the {job} and the {animal} {verb} together.",
+    "Can you {verb} like the {animal}?",
+    "My {family} made {food} and a cup of {drink}.",
+    "Our {family} was born in {month}.",
+    "The {colour} house near the {place} has {number} windows.",
+    "When I am {feeling}, I drink {drink}.",
+    "The {job} wants to {verb} on {weekday}.",
+    "Her {family} painted the old boat {colour}.",
+)
+
+# Read aloud in class: every token of it occurs in the default toy world.
+CLASSROOM_SENTENCE = "On Monday, my sister took the dog to the park."
+
+PARAGRAPH_SENTENCES = (2, 5)  # sentences per line of the toy world, inclusive
+TOY_WORLD_VERSION = "v1"  # bump when WORDS or TEMPLATES change, so cached models are not reused
+
+
+def toy_world(enc: _Encoder, *, seed: int = 0, n_sentences: int = 4000) -> Corpus:
+    """Sentences from TEMPLATES with random slot words, in short paragraphs; same seed -> same text.
+
+    Words that `enc` does not encode as a single token (with their leading space) are left out.
+    """
+    if n_sentences < 1:
+        raise ValueError("The toy world needs at least one sentence.")
+    words = _single_token_words(enc)
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n_sentences):
+        template = rng.choice(TEMPLATES)
+        # Each slot draws its own word (str.format would repeat a class that a template uses twice).
+        parts = template.split("{")
+        sentence = parts[0]
+        for part in parts[1:]:
+            cls, rest = part.split("}", 1)
+            assert cls in words, cls
+            sentence += rng.choice(words[cls]) + rest
+        sentences.append(sentence)
+    # Paragraphs of a few sentences, so "." and " The" occur as well as ".\n" and "The".
+    paragraphs = []
+    start = 0
+    while start < len(sentences):
+        end = start + rng.randint(*PARAGRAPH_SENTENCES)
+        paragraphs.append(" ".join(sentences[start:end]))
+        start = end
+    classes = {w.lower(): cls for cls, ws in words.items() for w in ws}
+    return Corpus(
+        key=f"toy-world:{TOY_WORLD_VERSION}:{enc.name}:seed{seed}:n{n_sentences}",
+        title="Toy world",
+        text="\n".join(paragraphs) + "\n",
+        word_classes=classes,
+    )
+
+
+def _single_token_words(enc: _Encoder) -> dict[str, tuple[str, ...]]:
+    words = {cls: tuple(w for w in ws if len(enc.encode(" " + w)) == 1) for cls, ws in WORDS.items()}
+    thin = [cls for cls, ws in words.items() if len(ws) < 3]
+    if thin:
+        raise ValueError(
+            f"The encoding {enc.name!r} splits most words of the toy world's classes {thin} into "
+            "several tokens; pick another encoding for the toy world."
+        )
+    return words
+
+
+def python_docs() -> Corpus:
+    """The help topics shipped with CPython (pydoc_data.topics): about 0.5 MB of technical English."""
+    from pydoc_data.topics import topics
+
+    text = "\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n"
+    return Corpus(
+        key=f"python-docs:{sys.version_info.major}.{sys.version_info.minor}",
+        title="Python documentation (pydoc topics)",
+        text=text,
+    )
+
+
+def from_upload(data: bytes, *, filename: str, max_bytes: int) -> Corpus:
+    """An uploaded UTF-8 text file as a corpus; ValueError says what is wrong with anything else."""
+    name = filename or "upload"
+    if not data:
+        raise ValueError(f"{name} is empty; upload a UTF-8 text file with some text in it.")
+    if len(data) > max_bytes:
+        raise ValueError(
+            f"{name} is {len(data):,} bytes; the limit is {max_bytes:,}. Upload a shorter text."
+        )
+    if b"\x00" in data:
+        raise ValueError(f"{name} looks like a binary file (it contains NUL bytes); upload plain text.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{name} is not UTF-8 text (byte {err.start} cannot be decoded). It was probably saved in "
+            "another encoding such as Latin-1 or Windows-1252: save it as UTF-8 and upload it again."
+        ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise ValueError(f"{name} contains only whitespace; upload a file with some text in it.")
+    control = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t\f\v")
+    if control > 0.05 * len(text):
+        raise ValueError(f"{name} looks like a binary file (mostly control characters); upload plain text.")
+    return Corpus(key="upload:" + hashlib.sha256(data).hexdigest(), title=name, text=text)
+
+
+_PUNCTUATION = {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk"}
+
+
+def token_class(text: str, word_classes: Mapping[str, str] | None) -> str:
+    """The toy-world class of a token's text when known, else its kind.
+
+    Kinds: "word", "number", "punctuation", "whitespace", "other" (mixed, partial bytes, empty).
+    """
+    stripped = text.strip()
+    if word_classes and stripped.lower() in word_classes:
+        return word_classes[stripped.lower()]
+    if not text:
+        return "other"
+    if not stripped:
+        return "whitespace"
+    if stripped.isdecimal():
+        return "number"
+    if stripped.isalpha():
+        return "word"
+    # Symbols like "+" and "$" read as punctuation; emoji and U+FFFD (a partial UTF-8 byte) do not.
+    if all(unicodedata.category(ch) in _PUNCTUATION for ch in stripped):
+        return "punctuation"
+    return "other"

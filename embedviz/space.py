@@ -1,0 +1,55 @@
+"""Which rows of a trained table to draw and score, with their labels and classes.
+
+Rows that never occur in the corpus (and <unk>) are left out of the pictures: they carry no
+meaning to organise. Above `max_points` rows only the most frequent are kept, with a note.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tiktoken
+
+from embedviz.corpus import Corpus, token_class
+from embedviz.tokens import token_bytes
+from embedviz.vocab import Vocab
+
+
+@dataclass(frozen=True)
+class Space:
+    rows: np.ndarray  # (N,) table rows drawn, most frequent first
+    tokens: tuple[str, ...]  # readable label per row
+    ids: tuple[int | None, ...]  # tiktoken id per row
+    frequencies: np.ndarray  # (N,) occurrences in the corpus
+    classes: tuple[str, ...]  # colour class per row
+    scored: tuple[str | None, ...]  # class used for kNN agreement; None = not scored
+    note: str | None  # said under the plots when rows were left out
+
+
+def select(vocab: Vocab, corpus: Corpus, enc: tiktoken.Encoding, *, max_points: int) -> Space:
+    """The rows worth drawing: tokens that occur in the corpus, most frequent first."""
+    seen = np.flatnonzero((vocab.frequency > 0) & (vocab.row_ids >= 0))
+    seen = seen[np.argsort(-vocab.frequency[seen], kind="stable")]
+    note = None
+    if seen.size > max_points:
+        note = (f"The {max_points:,} most frequent of {seen.size:,} tokens that occur in the corpus "
+                "are drawn.")
+        seen = seen[:max_points]
+    ids = tuple(vocab.token_id(int(r)) for r in seen)
+    texts = [(token_bytes(enc, i) or b"").decode("utf-8", errors="replace") for i in ids]
+    classes = tuple(token_class(t, corpus.word_classes) for t in texts)
+    if corpus.word_classes:
+        # the toy world's own classes are the ground truth; function words are not scored
+        known = set(corpus.word_classes.values())
+        scored = tuple(c if c in known else None for c in classes)
+    else:
+        scored = classes
+    return Space(
+        rows=seen,
+        tokens=tuple(vocab.label(int(r)) for r in seen),
+        ids=ids,
+        frequencies=vocab.frequency[seen],
+        classes=classes,
+        scored=scored,
+        note=note,
+    )

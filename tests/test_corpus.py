@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from embedviz.corpus import (
+    CLASSROOM_SENTENCE,
+    TEMPLATES,
+    WORDS,
+    Corpus,
+    from_upload,
+    python_docs,
+    token_class,
+    toy_world,
+)
+
+
+@pytest.fixture(scope="module")
+def world(enc) -> Corpus:
+    return toy_world(enc)
+
+
+def test_toy_world_is_deterministic(enc):
+    a, b = toy_world(enc, seed=3, n_sentences=300), toy_world(enc, seed=3, n_sentences=300)
+    assert a == b
+    assert a.key == b.key and "seed3" in a.key
+    other = toy_world(enc, seed=4, n_sentences=300)
+    assert other.text != a.text and other.key != a.key
+
+
+def test_toy_world_size_and_shape(enc, world):
+    n_tokens = len(enc.encode(world.text))
+    assert 20_000 <= n_tokens <= 100_000  # tens of thousands of tokens
+    lines = world.text.splitlines()
+    assert all(line and line[0].isupper() and line[-1] in ".?" for line in lines)
+    assert world.text.endswith("\n")
+
+
+def test_toy_world_words_are_single_tokens_with_known_classes(enc, world):
+    classes = world.word_classes
+    assert len(set(classes.values())) >= 8
+    for cls, words in WORDS.items():
+        kept = [w for w in words if w.lower() in classes]
+        assert len(kept) >= 7, cls
+        for w in kept:
+            assert classes[w.lower()] == cls
+            assert len(enc.encode(" " + w)) == 1, w
+            assert f" {w}" in world.text, w  # every word occurs
+
+
+def test_toy_world_class_words_only_occur_mid_sentence(enc, world):
+    # " cat" and "Cat" would be two rows with one label; the toy world only ever has " cat"
+    for token_id in set(enc.encode(world.text)):
+        text = enc.decode([token_id])
+        if text.strip().lower() in world.word_classes:
+            assert text.startswith(" ") and text.strip() in WORDS[world.word_classes[text.strip().lower()]]
+
+
+def test_every_template_slot_is_a_class():
+    for template in TEMPLATES:
+        for part in template.split("{")[1:]:
+            assert part.split("}", 1)[0] in WORDS
+
+
+def test_classroom_sentence_tokens_occur_in_the_toy_world(enc, world):
+    assert set(enc.encode(CLASSROOM_SENTENCE)) <= set(enc.encode(world.text))
+
+
+def test_toy_world_rejects_no_sentences(enc):
+    with pytest.raises(ValueError, match="at least one sentence"):
+        toy_world(enc, n_sentences=0)
+
+
+def test_python_docs():
+    docs = python_docs()
+    assert len(docs.text) > 100_000
+    assert "for" in docs.text and docs.word_classes is None
+    assert docs.key.startswith("python-docs:") and docs == python_docs()
+
+
+def test_upload_accepts_utf8_text():
+    data = "Héllo wörld, 猫.\r\nSecond line 🐱\r\n".encode()
+    corpus = from_upload(data, filename="notes.txt", max_bytes=1000)
+    assert corpus.text == "Héllo wörld, 猫.\nSecond line 🐱\n"
+    assert corpus.key == "upload:" + hashlib.sha256(data).hexdigest()
+    assert corpus.title == "notes.txt" and corpus.word_classes is None
+
+
+def test_upload_strips_a_byte_order_mark():
+    assert from_upload(b"\xef\xbb\xbfhello", filename="a.txt", max_bytes=100).text == "hello"
+
+
+def test_upload_single_huge_line_within_the_limit_is_fine():
+    data = b"word " * 100_000
+    assert len(from_upload(data, filename="one-line.txt", max_bytes=len(data)).text) == len(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"", "empty"),
+        (b"  \n\t \r\n", "only whitespace"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (bytes(range(1, 32)) * 3, "binary"),
+        ("café crème".encode("latin-1"), "not UTF-8.*save it as UTF-8"),
+        (b"x" * 101, "101 bytes; the limit is 100"),
+    ],
+    ids=["empty", "whitespace", "png", "control-chars", "latin-1", "too-big"],
+)
+def test_upload_errors(data, match):
+    with pytest.raises(ValueError, match=match):
+        from_upload(data, filename="f.txt", max_bytes=100)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (" cat", "animal"),
+        ("Cat", "animal"),
+        (" Monday", "weekday"),
+        (" the", "word"),
+        ("ing", "word"),
+        (" 42", "number"),
+        ("7", "number"),
+        (".", "punctuation"),
+        (".\n", "punctuation"),
+        ("?!", "punctuation"),
+        ("\n", "whitespace"),
+        ("   ", "whitespace"),
+        ("", "other"),
+        ("x2", "other"),
+        ("\ufffd", "other"),
+        (" 🐱", "other"),
+        (" +=", "punctuation"),
+        (" 猫", "word"),
+    ],
+)
+def test_token_class(text, expected):
+    classes = {"cat": "animal", "monday": "weekday"}
+    assert token_class(text, classes) == expected
+
+
+def test_token_class_without_classes():
+    assert token_class(" cat", None) == "word"
+    assert token_class(" cat", {}) == "word"

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+import torch
+
+from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
+from embedviz.corpus import toy_world
+from embedviz.model import make_tables
+from embedviz.neighbours import chance_agreement, knn_agreement
+from embedviz.training import Progress, train
+
+SMALL = ModelConfig(embedding=EmbeddingConfig(vocab_size=16, dim=8, positions=8, seed=3), n_layer=1, n_head=2)
+QUICK = TrainConfig(steps=40, batch_size=8, learning_rate=2e-2, eval_every=10, snapshot_every=15)
+# a periodic sequence: perfectly predictable from the previous token
+ROWS = np.tile(np.arange(10, dtype=np.int64), 60)
+
+
+def test_loss_goes_down_and_history_is_complete():
+    reports: list[Progress] = []
+    result = train(SMALL, QUICK, ROWS, on_progress=reports.append, device="cpu")
+    assert [h[0] for h in result.history] == [0, 10, 20, 30, 40]
+    assert [p.step for p in reports] == [0, 10, 20, 30, 40]
+    assert result.history[-1][1] < result.history[0][1] - 1.0
+    held = [h[2] for h in result.history]
+    assert all(isinstance(x, float) for x in held) and held[-1] < held[0] - 1.0
+    assert reports[0].eta_s is None and reports[-1].eta_s == 0
+    assert all(p.steps == 40 and p.seconds >= 0 and p.tokens_per_s >= 0 for p in reports)
+    assert not result.stopped_early and result.seconds > 0 and result.tokens_per_s > 0
+
+
+def test_same_config_same_numbers():
+    a = train(SMALL, QUICK, ROWS, device="cpu")
+    b = train(SMALL, QUICK, ROWS, device="cpu")
+    assert [h[1:] for h in a.history] == [h[1:] for h in b.history]
+    for (sa, wa, pa), (sb, wb, pb) in zip(a.snapshots, b.snapshots, strict=True):
+        assert sa == sb and np.array_equal(wa, wb) and np.array_equal(pa, pb)
+    other = train(ModelConfig(embedding=EmbeddingConfig(vocab_size=16, dim=8, positions=8, seed=4)),
+                  QUICK, ROWS, device="cpu")
+    assert not np.array_equal(other.snapshots[-1][1], a.snapshots[-1][1])
+
+
+def test_snapshots_start_from_the_textbook_tables_and_end_at_the_model():
+    result = train(SMALL, QUICK, ROWS, device="cpu")
+    assert [s[0] for s in result.snapshots] == [0, 15, 30, 40]
+    wte0, wpe0 = make_tables(SMALL.embedding)
+    step0, wte, wpe = result.snapshots[0]
+    assert np.array_equal(wte, wte0.numpy()) and np.array_equal(wpe, wpe0.numpy())
+    assert wte.shape == (16, 8) and wpe.shape == (8, 8) and wte.dtype == np.float32
+    _, wte_last, wpe_last = result.snapshots[-1]
+    assert np.array_equal(wte_last, result.model.wte.weight.detach().numpy())
+    assert np.array_equal(wpe_last, result.model.wpe.weight.detach().numpy())
+    assert not np.array_equal(wte_last, wte)
+    assert not result.model.training and result.model.wte.weight.device.type == "cpu"
+
+
+def test_snapshots_are_copies():
+    result = train(SMALL, QUICK, ROWS, device="cpu")
+    with torch.no_grad():
+        result.model.wte.weight.zero_()
+    assert np.abs(result.snapshots[-1][1]).sum() > 0
+
+
+def test_should_stop_keeps_the_model_so_far():
+    calls = 0
+
+    def should_stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 12  # asked before every step: 12 steps run
+
+    result = train(SMALL, QUICK, ROWS, should_stop=should_stop, device="cpu")
+    assert result.stopped_early
+    assert result.history[-1][0] == 12 and result.snapshots[-1][0] == 12
+    assert [s[0] for s in result.snapshots] == [0, 12]
+    assert np.array_equal(result.snapshots[-1][1], result.model.wte.weight.detach().numpy())
+    assert result.history[-1][1] < result.history[0][1]
+
+
+def test_stop_before_the_first_step():
+    result = train(SMALL, QUICK, ROWS, should_stop=lambda: True, device="cpu")
+    assert result.stopped_early and [h[0] for h in result.history] == [0]
+    assert [s[0] for s in result.snapshots] == [0]
+
+
+def test_sinusoidal_snapshots_hold_the_fixed_positions():
+    cfg = ModelConfig(embedding=SMALL.embedding, positional="sinusoidal")
+    result = train(cfg, QUICK, ROWS, device="cpu")
+    assert np.array_equal(result.snapshots[0][2], result.snapshots[-1][2])
+    assert result.history[-1][1] < result.history[0][1] - 1.0
+
+
+def test_no_held_out_part():
+    result = train(SMALL, TrainConfig(steps=5, batch_size=4, held_out=0.0), ROWS, device="cpu")
+    assert all(h[2] is None for h in result.history) and result.held_out_tokens == 0
+
+
+def test_short_corpus_keeps_enough_for_one_window():
+    rows = np.arange(10, dtype=np.int64)  # P + 2 tokens: the minimum
+    result = train(SMALL, TrainConfig(steps=3, batch_size=2, held_out=0.4), rows, device="cpu")
+    assert result.held_out_tokens == 1 and result.history[-1][2] is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        (np.arange(9, dtype=np.int64), "has 9 tokens.*at least 10"),
+        (np.array([0, 1, 16] * 10, dtype=np.int64), r"must be in \[0, 16\)"),
+        (np.array([0, -1] * 10, dtype=np.int64), r"must be in \[0, 16\)"),
+        (np.zeros((4, 5), dtype=np.int64), "1-D array"),
+        (np.zeros(20, dtype=np.float32), "integer"),
+    ],
+    ids=["short", "too-big-row", "negative-row", "2d", "float"],
+)
+def test_bad_corpus(rows, match):
+    with pytest.raises(ValueError, match=match):
+        train(SMALL, QUICK, rows, device="cpu")
+
+
+def test_invalid_config_is_refused():
+    with pytest.raises(ValueError, match="must divide"):
+        train(ModelConfig(embedding=SMALL.embedding, n_head=3), QUICK, ROWS, device="cpu")
+
+
+def test_training_organises_the_toy_world(enc):
+    corpus = toy_world(enc, n_sentences=600)
+    ids = enc.encode(corpus.text)
+    V = 256
+    counts = collections.Counter(ids)
+    top = sorted(counts, key=lambda i: (-counts[i], i))[: V - 1]
+    row_of = {tid: row for row, tid in enumerate(top)}
+    rows = np.array([row_of.get(i, V - 1) for i in ids], dtype=np.int64)
+    labels: list[str | None] = [None] * V
+    for tid, row in row_of.items():
+        labels[row] = corpus.word_classes.get(enc.decode([tid]).strip().lower())
+    assert sum(lab is not None for lab in labels) >= 100
+
+    cfg = ModelConfig(embedding=EmbeddingConfig(vocab_size=V, dim=16, positions=12, seed=0))
+    result = train(cfg, TrainConfig(steps=150, batch_size=32, learning_rate=3e-2), rows, device="cpu")
+    before = knn_agreement(result.snapshots[0][1], labels)
+    after = knn_agreement(result.snapshots[-1][1], labels)
+    assert before < 0.4 and before < 2 * chance_agreement(labels)
+    assert after > 0.6
+
+
+def test_cpu_threads_are_restored():
+    before = torch.get_num_threads()
+    train(SMALL, TrainConfig(steps=2, batch_size=2), ROWS, device="cpu", cpu_threads=1)
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="cpu_threads"):
+        train(SMALL, QUICK, ROWS, device="cpu", cpu_threads=0)
+
+
+def test_a_step_too_large_for_memory_is_refused():
+    cfg = ModelConfig(embedding=EmbeddingConfig(vocab_size=8192, dim=8, positions=1024))
+    rows = np.zeros(2000, dtype=np.int64)
+    with pytest.raises(ValueError, match="Lower the batch size"):
+        train(cfg, TrainConfig(steps=1, batch_size=8), rows, device="cpu")
