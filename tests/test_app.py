@@ -1,0 +1,260 @@
+"""The page, driven through Streamlit's AppTest: widgets in, figure data and messages out."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def fresh() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def figures_of(at: AppTest) -> dict[str, dict]:
+    """Plotly figures on the page by their widget key (e.g. "heatmap_2")."""
+    return {_key_of(chart): json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+
+
+def _key_of(chart) -> str:
+    # the element id ends with the user key: "$$ID-<hash>-<key>"
+    return chart.proto.id.split("-", 2)[-1]
+
+
+def array(value) -> np.ndarray:
+    """Decode plotly 7's base64 typed arrays (or plain lists)."""
+    if isinstance(value, dict) and "bdata" in value:
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        if shape:
+            data = data.reshape([int(s) for s in str(shape).split(",")])
+        return data
+    return np.array(value, dtype=float)
+
+
+def heatmap_values(at: AppTest, i: int) -> np.ndarray:
+    spec = figures_of(at)[f"heatmap_{i}"]
+    return array(spec["data"][0]["z"]).astype(np.float64)
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    return "\n".join(parts)
+
+
+def messages(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)] + [e.value for e in getattr(at.sidebar, kind)]
+
+
+def textbook(seed: int) -> np.ndarray:
+    torch.manual_seed(seed)
+    wte = torch.nn.Embedding(100, 16)
+    wpe = torch.nn.Embedding(10, 16)
+    ids = torch.tensor([[5, 20, 33, 2]])
+    return (wte(ids) + wpe(torch.arange(4)))[0].detach().numpy()
+
+
+def test_default_page_draws_three_heatmaps():
+    at = fresh()
+    figs = figures_of(at)
+    assert {"heatmap_0", "heatmap_1", "heatmap_2"} <= set(figs)
+    body = texts(at)
+    assert "x.shape = torch.Size([1, " in body and ", 32])" in body
+    assert "ev-chip" in body
+    # one colour range for the three heatmaps, centred at 0
+    ranges = {(figs[f"heatmap_{i}"]["data"][0]["zmin"], figs[f"heatmap_{i}"]["data"][0]["zmax"]) for i in range(3)}
+    assert len(ranges) == 1
+    (lo, hi), = ranges
+    assert lo == -hi
+
+
+@pytest.mark.parametrize("seed", [0, 7, 12345])
+def test_textbook_preset_reproduces_the_textbook(seed):
+    at = fresh()
+    at.sidebar.button(key="preset_textbook").click().run()
+    at.sidebar.number_input(key="seed").set_value(seed).run()
+    assert not at.exception
+    assert "x.shape = torch.Size([1, 4, 16])" in texts(at)
+    assert "wte.weight.shape` = `torch.Size([100, 16])" in texts(at)
+    np.testing.assert_allclose(heatmap_values(at, 2), textbook(seed), rtol=0, atol=1e-6)
+
+
+def test_shown_code_prints_the_numbers_shown():
+    at = fresh()
+    at.text_area(key="text").input("The cat sat on the mat.\nA dog!").run()
+    code = at.get("code")[0].value
+    probe = code + "\nimport numpy, sys\nnumpy.save(sys.stdout.buffer, x[0].detach().numpy())\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=120)
+    ran = np.load(io.BytesIO(out.stdout[out.stdout.index(b"\x93NUMPY"):]))
+    shown = heatmap_values(at, 2)
+    assert shown.shape == ran.shape
+    np.testing.assert_allclose(shown, ran, rtol=0, atol=1e-6)
+
+
+def test_sliders_change_the_shapes():
+    at = fresh()
+    at.sidebar.slider(key="dim").set_value(8).run()
+    at.sidebar.slider(key="positions").set_value(3).run()
+    body = texts(at)
+    assert "x.shape = torch.Size([1, 3, 8])" in body
+    assert any("only 3 learned positions" in w for w in messages(at, "warning"))
+    assert heatmap_values(at, 0).shape == (3, 8)
+
+
+def test_padding_is_marked_not_data():
+    at = fresh()
+    at.text_area(key="text").input("a\nthe cat sat on the mat").run()
+    values = heatmap_values(at, 2)  # sentence 0: one token, padded
+    assert np.isfinite(values[0]).all() and np.isnan(values[1:]).all()
+    spec = figures_of(at)["heatmap_2"]
+    assert any(t.get("name") == "padding" for t in spec["data"])
+
+
+def test_small_vocab_uses_unk():
+    at = fresh()
+    at.sidebar.select_slider(key="vocab_size").set_value(4).run()
+    at.text_area(key="text").input("the zebra quantum").run()
+    assert any("<unk>" in m for m in messages(at, "info"))
+    assert "&lt;unk&gt;" in texts(at)
+
+
+BAD_TEXT = [
+    "",
+    "   \n\t  ",
+    "a",
+    "🐱🐶 emoji and 猫が座った。",
+    "مرحبا بالعالم",
+    "e\u0301\u0301\u0301",
+    "tab\tcontrol\x07\x1b[31m",
+    "nul\x00byte",
+    "one\ntwo words\nthree little words\nfour words right here\nand five words in this one",
+    "word " * 40,
+    "x" * 100_000,
+]
+
+
+@pytest.mark.parametrize("text", BAD_TEXT, ids=range(len(BAD_TEXT)))
+def test_awkward_text_never_shows_a_traceback(text):
+    at = fresh()
+    at.text_area(key="text").input(text).run()
+    assert not at.exception
+    if not text.strip():
+        assert any("type at least one sentence" in e for e in messages(at, "error"))
+    else:
+        assert "heatmap_2" in figures_of(at)
+
+
+def test_text_over_the_limit_is_refused_with_a_message():
+    at = fresh()
+    at.text_area(key="text").input("x" * 100_001).run()
+    assert not at.exception
+    assert any("limit is 100,000" in e for e in messages(at, "error")) or "heatmap_2" in figures_of(at)
+
+
+@pytest.mark.parametrize("ids, message", [
+    ("[[-1]]", "outside the vocabulary"),
+    ("[[100]]", "outside the vocabulary"),
+    ("[[1e400]]", "not a whole number"),
+    ("[[5, 20", "whole numbers in brackets"),
+    ("hello", "whole numbers in brackets"),
+    ("", "Type some token ids"),
+])
+def test_bad_ids_get_a_message(ids, message):
+    at = fresh()
+    at.sidebar.button(key="preset_textbook").click().run()
+    at.text_input(key="ids").input(ids).run()
+    assert not at.exception
+    assert any(message in e for e in messages(at, "error")), messages(at, "error")
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("vocab_size", 2), ("dim", 1), ("positions", 1), ("dim", 1024), ("positions", 1024),
+])
+def test_extreme_sliders(setting, value):
+    at = fresh()
+    widget = at.sidebar.select_slider(key=setting) if setting == "vocab_size" else at.sidebar.slider(key=setting)
+    widget.set_value(value).run()
+    assert not at.exception
+    assert "heatmap_2" in figures_of(at) or messages(at, "error")
+
+
+def test_table_too_large_is_a_message():
+    at = fresh()
+    at.sidebar.selectbox(key="encoding").set_value("cl100k_base").run()
+    at.sidebar.select_slider(key="vocab_size").set_value(100277).run()
+    at.sidebar.slider(key="dim").set_value(1024).run()
+    assert not at.exception
+    assert any("the limit is" in e for e in messages(at, "error"))
+
+
+def test_html_is_shown_as_text():
+    at = fresh()
+    at.text_area(key="text").input("<img src=x onerror=alert(1)> <script>alert(1)</script>").run()
+    body = "\n".join(m.value for m in at.markdown)
+    assert "&lt;img src=x" in body and "&lt;script&gt;" in body
+    assert "<img" not in body and "<script>" not in body
+    spec = json.dumps(figures_of(at)["heatmap_2"])
+    assert "<img" not in spec and "<script" not in spec
+
+
+def test_unavailable_encoding_is_explained_and_page_works():
+    at = fresh()
+    at.sidebar.selectbox(key="encoding").set_value("gpt2").run()
+    assert not at.exception
+    errors = messages(at, "error")
+    if errors:  # offline: the reason is given and cl100k_base is used instead
+        assert any("gpt2" in e and "cl100k_base" in e for e in errors)
+    assert "heatmap_2" in figures_of(at)
+
+
+def test_whole_wpe_on_demand():
+    at = fresh()
+    at.toggle(key="show_wpe").set_value(True).run()
+    assert array(figures_of(at)["heatmap_wpe"]["data"][0]["z"]).shape == (16, 32)
+
+
+def wait_for_training(at: AppTest, timeout: float = 120) -> AppTest:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        if "scatter_after" in figures_of(at) or messages(at, "error"):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("training did not finish")
+
+
+def test_training_flow_tiny():
+    at = fresh()
+    at.sidebar.select_slider(key="vocab_size").set_value(128).run()
+    at.sidebar.slider(key="dim").set_value(16).run()
+    at.sidebar.slider(key="positions").set_value(8).run()
+    at.slider(key="steps").set_value(40).run()
+    at.button(key="train").click().run()
+    assert not at.exception
+    wait_for_training(at)
+    assert not at.exception, at.exception
+    figs = figures_of(at)
+    assert {"scatter_before", "scatter_after", "loss_final", "pos_before", "pos_after"} <= set(figs)
+    assert len(at.metric) == 3
+    assert at.dataframe  # nearest neighbours before / after
+    # the same settings in a second session reuse the trained model at once
+    other = fresh()
+    for key, value in (("vocab_size", 128),):
+        other.sidebar.select_slider(key=key).set_value(value).run()
+    other.sidebar.slider(key="dim").set_value(16).run()
+    other.sidebar.slider(key="positions").set_value(8).run()
+    other.slider(key="steps").set_value(40).run()
+    assert "scatter_after" in figures_of(other)
