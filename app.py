@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import html
+from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
 
 from embedviz import corpus as corpora
-from embedviz import explorer, figures, jobs, neighbours, projection, snippet, space, tokens, training
+from embedviz import explorer, figures, jobs, neighbours, projection, share, snippet, space, tokens, training
 from embedviz.config import EmbeddingConfig, Limits, ModelConfig, ProjectionConfig, TrainConfig, hosted, limits
 from embedviz.vocab import Vocab
 
@@ -23,7 +24,7 @@ CLASSROOM = {"mode": "Sentences", "text": corpora.CLASSROOM_SENTENCE, "vocab_siz
 DEFAULTS = {"encoding": "cl100k_base", "corpus": "toy", "ids": TEXTBOOK["ids"], "presentation": False,
             "show_wpe": False, "steps": TrainConfig.steps, "batch_size": TrainConfig.batch_size,
             "learning_rate": TrainConfig.learning_rate, "n_layer": ModelConfig.n_layer,
-            "n_head": ModelConfig.n_head, "positional": ModelConfig.positional, **CLASSROOM}
+            "n_head": ModelConfig.n_head, "positional": ModelConfig.positional, "trained": False, **CLASSROOM}
 VOCAB_STOPS = (2, 3, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100, 128, 200, 256, 300, 400, 500, 512, 1000,
                1024, 2000, 2048, 4096, 5000, 8192, 10000, 16384, 20000, 32768, 50257, 65536)
 CORPORA = {"toy": "Toy world (generated)", "pydocs": "Python documentation", "upload": "Your own (.txt)"}
@@ -63,9 +64,18 @@ def token_table(vocab_size: int, dim: int, seed: int):
 
 # ---------------------------------------------------------------- controls
 
-def init_state() -> None:
+def init_state(lim: Limits) -> None:
+    """Defaults, then (once per session) the settings carried by the link that opened the page."""
+    first = "_started" not in st.session_state
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    if first:
+        st.session_state["_started"] = True
+        shared, ignored = share.from_query(st.query_params.to_dict(), lim)
+        st.session_state["_autotrain"] = shared.pop("trained", False)
+        st.session_state.update(shared)
+        if ignored:
+            st.toast("Ignored link settings that are not valid here: " + ", ".join(ignored))
 
 
 def apply_preset(preset: dict) -> None:
@@ -212,6 +222,8 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
     B, T = batch.shape
     b = 0
     if B > 1:
+        if st.session_state.get("sentence") not in range(B):
+            st.session_state["sentence"] = 0
         b = st.selectbox("Sentence shown below", range(B), key="sentence",
                          format_func=lambda i: f"{i}: " + "".join(t.label for t in batch.sentences[i])[:80])
     st.markdown(
@@ -294,14 +306,17 @@ def project_pair(job_key: str, _before: np.ndarray, _after: np.ndarray):
 
 
 def training_controls(cfg: EmbeddingConfig, lim: Limits) -> tuple[ModelConfig, TrainConfig]:
-    c1, c2, c3, c4, c5 = st.columns(5)
+    c1, c2, c3, c4, c5, c6 = st.columns([3, 2, 2, 2, 2, 2])
     steps = c1.slider("Steps", 10, lim.max_train_steps, key="steps", step=10)
     batch_size = c2.select_slider("Batch size", [1, 4, 8, 16, 32, 64, 128, 256], key="batch_size")
     lr = c3.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 1e-1], key="learning_rate",
                           format_func=lambda v: f"{v:g}")
     n_layer = c4.slider("Layers", 1, lim.max_train_layers, key="n_layer")
     n_head = c5.select_slider("Heads", [1, 2, 4, 8], key="n_head")
-    return (ModelConfig(cfg, n_layer=int(n_layer), n_head=int(n_head), positional="learned"),
+    positional = c6.radio("Positions", ["learned", "sinusoidal"], key="positional",
+                          help="learned: GPT-2's trained wpe. sinusoidal: the fixed waves of "
+                               "'Attention Is All You Need'; train both to compare their losses.")
+    return (ModelConfig(cfg, n_layer=int(n_layer), n_head=int(n_head), positional=positional),
             TrainConfig(steps=int(steps), batch_size=int(batch_size), learning_rate=float(lr)))
 
 
@@ -320,10 +335,12 @@ def training_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, batch, lim: 
     vocab = build_vocab(enc.name, cfg.vocab_size, corpus.key, corpus_ids)
     key = repr((model_cfg, train_cfg, corpus.key, enc.name))
     job = trainer().get(key)
-    if st.button("Train", key="train", type="primary", disabled=job is not None and not job.finished,
-                 help="Trained models are shared: the same settings on another screen reuse this run."):
+    pressed = st.button("Train", key="train", type="primary", disabled=job is not None and not job.finished,
+                        help="Trained models are shared: the same settings on another screen reuse this run.")
+    if pressed or (st.session_state.pop("_autotrain", False) and job is None):
         rows = vocab.rows(corpus_ids)
         job = trainer().submit(key, lambda **kw: training.train(model_cfg, train_cfg, rows, **kw))
+    st.session_state["trained"] = job is not None and job.state == jobs.DONE
     if job is None:
         st.info("Press **Train**: the default settings take a few seconds on a laptop CPU.")
         return
@@ -431,12 +448,12 @@ def highlighted_points(view: space.Space, batch) -> list[int]:
 
 def nearest_neighbours(view: space.Space, wte0: np.ndarray, wte1: np.ndarray, batch) -> None:
     st.markdown("#### Nearest neighbours of a token")
-    options = list(range(len(view.rows)))
+    index = {int(r): i for i, r in enumerate(view.rows)}
     typed = highlighted_points(view, batch)
-    default = typed[0] if typed else 0
-    if st.session_state.get("neighbour_of") not in options:
-        st.session_state["neighbour_of"] = default
-    i = st.selectbox("Token", options, key="neighbour_of", format_func=lambda j: view.tokens[j])
+    if st.session_state.get("neighbour_token") not in index:
+        st.session_state["neighbour_token"] = int(view.rows[typed[0] if typed else 0])
+    row = st.selectbox("Token", list(index), key="neighbour_token", format_func=lambda r: view.tokens[index[r]])
+    i = index[row]
     cols = st.columns(2)
     for col, table, name in ((cols[0], wte0, "before"), (cols[1], wte1, "after")):
         found = neighbours.cosine_neighbours(table[view.rows], i, k=10)
@@ -453,8 +470,8 @@ def nearest_neighbours(view: space.Space, wte0: np.ndarray, wte1: np.ndarray, ba
 def main() -> None:
     st.set_page_config(page_title="embedviz: how GPT turns text into vectors", page_icon="🔢",
                        layout="wide")
-    init_state()
     lim = limits()
+    init_state(lim)
     name, enc, corpus, corpus_ids, cfg = sidebar_controls(lim)
     style = figures.style(presentation=st.session_state["presentation"])
     st.title("How a GPT turns text into vectors")
@@ -464,6 +481,19 @@ def main() -> None:
         batch = explorer_section(enc, corpus, corpus_ids, cfg, lim, style)
     with tab_train:
         training_section(enc, corpus, corpus_ids, cfg, batch, lim, style)
+    share_link()
+
+
+def share_link() -> None:
+    """Keep the address bar in step with the settings and offer the link to copy."""
+    params, left_out = share.to_query(st.session_state, DEFAULTS)
+    if params != st.query_params.to_dict():
+        st.query_params.from_dict(params)
+    base = (st.context.url or "http://localhost:8501/").split("?")[0]
+    st.sidebar.markdown("### Share this view")
+    st.sidebar.code(base + ("?" + urlencode(params) if params else ""), language=None, wrap_lines=True)
+    st.sidebar.caption("Copy the link (button at its right): it opens this exact view, the same numbers"
+                       " and the same trained model." + (" Not included: " + "; ".join(left_out) if left_out else ""))
 
 
 main()

@@ -349,6 +349,38 @@ def loss_curve(
     return fig
 
 
+def loss_comparison(
+    runs: Mapping[str, Sequence[tuple[int, float, float | None]]],
+    *,
+    style: FigureStyle,
+    title: str = "Held-out loss: learned vs sinusoidal positions",
+) -> go.Figure:
+    """Held-out loss (train loss where none was measured) of several runs on one chart."""
+    fig = go.Figure()
+    for k, (name, history) in enumerate(runs.items()):
+        points = [(int(h[0]), float(h[2] if h[2] is not None else h[1])) for h in history]
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points], y=[p[1] for p in points], name=_esc(name),
+                mode="lines+markers" if len(points) <= 30 else "lines",
+                line=dict(color=style.palette[k % len(style.palette)], width=style.line_width,
+                          dash=("solid", "dash", "dot")[k % 3]),
+                marker=dict(size=style.marker_size),
+                hovertemplate=f"{_esc(name)}<br>step %{{x}}<br>loss %{{y:.4f}}<extra></extra>",
+            )
+        )
+    if not runs:
+        _empty_note(fig, "No training runs to compare yet.", style)
+    fig.update_layout(_layout(style, title), height=style.line_height)
+    fig.update_layout(legend=dict(x=1, xanchor="right", y=1, yanchor="top",
+                                  bgcolor="rgba(255,255,255,0.8)"))
+    fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
+                     tickfont=dict(size=style.tick_size), automargin=True, rangemode="tozero")
+    fig.update_yaxes(title=dict(text="loss (cross-entropy)", font=dict(size=style.font_size)),
+                     tickfont=dict(size=style.tick_size), automargin=True)
+    return fig
+
+
 def agreement_curve(
     steps: Sequence[int],
     values: Sequence[float],

@@ -474,3 +474,15 @@ def test_evolution_single_frame_and_bad_input():
     with pytest.raises(ValueError, match="same points"):
         F.evolution_scatter([(0, np.zeros((3, 2))), (1, np.zeros((2, 2)))], tokens=["x"] * 3,
                             classes=["a"] * 3, class_colors=colours, style=F.style(), title="t")
+
+
+def test_loss_comparison_draws_one_line_per_run():
+    from embedviz.figures import loss_comparison, style
+
+    runs = {"learned": [(0, 5.0, 5.1), (10, 3.0, 3.2)], "<b>sinusoidal</b>": [(0, 5.0, None), (10, 3.5, None)]}
+    fig = loss_comparison(runs, style=style())
+    assert [len(t.x) for t in fig.data] == [2, 2]
+    assert list(fig.data[0].y) == [5.1, 3.2]  # held-out where measured
+    assert list(fig.data[1].y) == [5.0, 3.5]  # train loss otherwise
+    assert "<b>" not in fig.data[1].name
+    assert len(loss_comparison({}, style=style()).data) == 0
