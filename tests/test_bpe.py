@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydoc_data.topics import topics
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+from embedviz.bpe import (
+    MAX_VOCAB_SIZE,
+    VocabTooLarge,
+    _byte_decoder,
+    largest_vocab_size,
+    split_examples,
+    train_bpe,
+)
+from embedviz.tokens import token_label
+from tests.conftest import AWKWARD
+
+MULTILINGUAL = (
+    "Straße, café, naïve. 猫が座った。猫が好き。 Привет, мир! 🐱🐶 emoji 👩‍👩‍👧 again 🐱🐱🐱\n"
+    "  indented line\twith\ttabs   and    runs of spaces   \n\n\n"
+    "I'll say it's done, we're sure they've gone, he'd go, you'm ... DON'T 'S\r\n"
+    "numbers 12345 3.14159 1,000,000 and ½ ² Ⅻ\u00a0nbsp\u2028line\u3000ideographic space\n"
+)
+CORPUS = "\n".join(topics.values())[:60_000] + MULTILINGUAL * 20
+EXTRA = [
+    MULTILINGUAL,
+    "   leading spaces\n\n  \n\t\t  trailing   ",
+    "\n\n\n",
+    "   ",
+    "a  b   c    d",
+    "日本語のテキスト、中文文本，한국어 텍스트",
+    "🏳️‍🌈🇫🇷👍🏽" * 3,
+    "def f(x):\n    return x ** 2  # square\n",
+    "don't won't y'all o'clock '''",
+]
+
+
+def hf_reference(text: str, vocab_size: int) -> Tokenizer:
+    """HF's own ByteLevel BPE, trained on the whole text at once (no pieces)."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=0, show_progress=False,
+                                  special_tokens=[], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator([text], trainer=trainer)
+    return tokenizer
+
+
+def hf_pieces(tokenizer: Tokenizer, text: str) -> list[bytes]:
+    decode = _byte_decoder()
+    return [bytes(decode[ch] for ch in tok) for tok in tokenizer.encode(text).tokens]
+
+
+def tiktoken_pieces(enc, text: str) -> list[bytes]:
+    return [enc.decode_single_token_bytes(t) for t in enc.encode(text, disallowed_special=())]
+
+
+@pytest.fixture(scope="module")
+def bpe1000():
+    return train_bpe(CORPUS, vocab_size=1000)
+
+
+def test_size_is_exact_and_bytes_come_first(bpe1000):
+    enc = bpe1000.encoding
+    assert enc.n_vocab == bpe1000.vocab_size == 1000
+    assert len(bpe1000.merges) == 1000 - 256
+    assert [enc.decode_single_token_bytes(i) for i in range(256)] == [bytes([i]) for i in range(256)]
+    for i, (left, right) in enumerate(bpe1000.merges):
+        assert enc.decode_single_token_bytes(256 + i) == left + right
+    assert enc.name == f"bpe-1000-{bpe1000.text_hash}" and len(bpe1000.text_hash) == 10
+    assert enc.special_tokens_set == set()
+
+
+@pytest.mark.parametrize("vocab_size", [300, 1000, 3000])
+def test_merges_and_tokens_equal_hf_trained_on_the_whole_text(vocab_size):
+    ours = train_bpe(CORPUS, vocab_size=vocab_size)
+    ref = hf_reference(CORPUS, vocab_size)
+    decode = _byte_decoder()
+    ref_merges = [(bytes(decode[c] for c in a), bytes(decode[c] for c in b))
+                  for a, b in json.loads(ref.to_str())["model"]["merges"]]
+    assert list(ours.merges) == ref_merges
+    for text in [CORPUS, *EXTRA, *AWKWARD]:
+        assert tiktoken_pieces(ours.encoding, text) == hf_pieces(ref, text), text[:60]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tokens_equal_hf_on_random_unicode(seed):
+    """Pre-tokenisation agrees on arbitrary code points (letters, marks, odd spaces) and runs of them."""
+    rng = random.Random(seed)
+    spaces = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"
+              "\u180e\u200b\ufeff\x1c\x1f")
+
+    def char() -> str:
+        r = rng.random()
+        if r < 0.3:
+            return rng.choice(spaces)
+        if r < 0.5:
+            return rng.choice("ab1'sé !")
+        code = rng.randint(0x80, 0x2FFFF) if r < 0.85 else rng.randint(0, 0x10FFFF)
+        return "?" if 0xD800 <= code < 0xE000 else chr(code)
+
+    text = "".join(char() for _ in range(4000))
+    # trained to the end, every pre-token becomes one token: any splitting difference would show
+    size = largest_vocab_size(text)
+    ours = train_bpe(text, vocab_size=size)
+    ref = hf_reference(text, size + 1000)
+    assert ref.get_vocab_size() == size
+    assert tiktoken_pieces(ours.encoding, text) == hf_pieces(ref, text)
+    probe = "".join(char() for _ in range(2000))
+    assert tiktoken_pieces(ours.encoding, probe) == hf_pieces(ref, probe)
+
+
+@pytest.mark.parametrize("text", [*AWKWARD, *EXTRA], ids=[str(i) for i in range(len(AWKWARD) + len(EXTRA))])
+def test_any_text_round_trips(bpe1000, text):
+    enc = bpe1000.encoding
+    ids = enc.encode(text, disallowed_special=())
+    assert all(0 <= i < 1000 for i in ids)
+    assert enc.decode(ids) == text
+
+
+def test_same_text_and_size_give_the_same_tokenizer(bpe1000):
+    again = train_bpe(CORPUS, vocab_size=1000)
+    assert again.merges == bpe1000.merges and again.encoding.name == bpe1000.encoding.name
+    assert again.encoding.encode(MULTILINGUAL) == bpe1000.encoding.encode(MULTILINGUAL)
+    other = train_bpe(CORPUS + " extra", vocab_size=1000)
+    assert other.text_hash != bpe1000.text_hash
+
+
+_rng = random.Random(0)
+TIES = "".join(_rng.choice("abcab \n") for _ in range(20_000))  # many equal pair counts
+
+
+@pytest.mark.parametrize("text", [CORPUS, TIES], ids=["docs", "ties"])
+def test_truncating_equals_training_at_the_smaller_size(text):
+    big = train_bpe(text, vocab_size=min(3000, largest_vocab_size(text)))
+    assert big.vocab_size > 700
+    for size in (256, 257, 300, 700, big.vocab_size - 1):
+        cut = big.truncate(size)
+        trained = train_bpe(text, vocab_size=size)
+        assert cut.merges == trained.merges
+        assert cut.encoding.name == trained.encoding.name and cut.encoding.n_vocab == size
+        assert cut.encoding.encode(MULTILINGUAL) == trained.encoding.encode(MULTILINGUAL)
+    with pytest.raises(ValueError, match="cannot be cut"):
+        big.truncate(big.vocab_size + 1)
+
+
+def test_split_examples_show_each_size(bpe1000):
+    sentence = "The tokenizer splits unbelievable words, 猫 and 🐱."
+    sizes = [1000, 256, 400]
+    result = split_examples(CORPUS, sentence, sizes=sizes)
+    assert [size for size, _ in result] == sizes
+    for size, labels in result:
+        enc = train_bpe(CORPUS, vocab_size=size).encoding
+        assert labels == [token_label(enc, t) for t in enc.encode(sentence)]
+    lengths = {size: len(labels) for size, labels in result}
+    assert lengths[256] == len(sentence.encode()) > lengths[400] > lengths[1000]
+    with pytest.raises(ValueError, match="at least one"):
+        split_examples(CORPUS, sentence, sizes=[])
+
+
+@pytest.mark.parametrize("size", [0, 255, MAX_VOCAB_SIZE + 1, 300.0, True, "300"])
+def test_rejects_bad_sizes(size):
+    with pytest.raises(ValueError, match="Vocabulary size"):
+        train_bpe(CORPUS, vocab_size=size)
+
+
+def test_a_small_corpus_says_how_large_it_can_go():
+    text = "hello world, hello there"
+    largest = largest_vocab_size(text)
+    assert 256 < largest < 300
+    assert train_bpe(text, vocab_size=largest).encoding.n_vocab == largest
+    with pytest.raises(VocabTooLarge, match=f"at most {largest}") as info:
+        train_bpe(text, vocab_size=largest + 1)
+    assert info.value.largest == largest and isinstance(info.value, ValueError)
+
+
+def test_empty_text_gives_the_bytes_only():
+    assert train_bpe("", vocab_size=256).encoding.encode("héllo") == list("héllo".encode())
+    assert largest_vocab_size("") == 256
+    with pytest.raises(VocabTooLarge):
+        train_bpe("", vocab_size=257)
+
+
+def test_only_the_first_max_chars_are_learned_from():
+    head = CORPUS[:20_000]
+    a = train_bpe(head + "zzzz qqqq " * 1000, vocab_size=500, max_chars=len(head))
+    b = train_bpe(head, vocab_size=500)
+    assert a.merges == b.merges and a.trained_chars == len(head) and a.text_hash == b.text_hash
+    with pytest.raises(ValueError, match="max_chars"):
+        train_bpe(head, vocab_size=500, max_chars=0)
+
+
+def test_lone_surrogates_are_refused():
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        train_bpe("abc \udc80 def", vocab_size=257)
+
+
+def test_training_writes_no_files(tmp_path: Path):
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    code = ("from embedviz.bpe import train_bpe; "
+            "b = train_bpe('some text, some more text ' * 50, vocab_size=265); "
+            "assert b.encoding.decode(b.encoding.encode('text')) == 'text'")
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp), "XDG_CACHE_HOME": str(home / ".cache")}
+    env.pop("EMBEDVIZ_CACHE_DIR", None)
+    env.pop("TIKTOKEN_CACHE_DIR", None)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parents[1],
+                   timeout=60)
+    assert list(home.iterdir()) == [] and list(tmp.iterdir()) == []
