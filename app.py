@@ -5,15 +5,17 @@ state and caches what every visitor shares.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
+import threading
 from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
 
 from embedviz import corpus as corpora
-from embedviz import explorer, figures, jobs, neighbours, projection, share, snippet, space, tokens, training
+from embedviz import bpe, explorer, export, figures, jobs, model, neighbours, projection, share, snippet, space, tokens, training
 from embedviz.config import EmbeddingConfig, Limits, ModelConfig, ProjectionConfig, TrainConfig, hosted, limits
 from embedviz.vocab import Vocab
 
@@ -28,6 +30,8 @@ DEFAULTS = {"encoding": "cl100k_base", "corpus": "toy", "ids": TEXTBOOK["ids"], 
 VOCAB_STOPS = (2, 3, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100, 128, 200, 256, 300, 400, 500, 512, 1000,
                1024, 2000, 2048, 4096, 5000, 8192, 10000, 16384, 20000, 32768, 50257, 65536)
 CORPORA = {"toy": "Toy world (generated)", "pydocs": "Python documentation", "upload": "Your own (.txt)"}
+BPE = "bpe"
+BPE_DESCRIPTION = "your own: a BPE trained on the corpus"
 
 
 # ---------------------------------------------------------------- cached, shared by every visitor
@@ -39,27 +43,67 @@ def load_encoding(name: str):
 
 @st.cache_resource(show_spinner="Preparing the corpus…", max_entries=8)
 def load_corpus(kind: str, encoding: str, _upload: bytes | None = None, upload_key: str = ""):
-    """The active corpus and its tiktoken ids; uploads are keyed by their hash."""
-    enc = load_encoding(encoding)
+    """The active corpus (the toy world's words are picked to be single tokens of `encoding`);
+    uploads are keyed by their hash."""
     if kind == "toy":
-        c = corpora.toy_world(enc)
-    elif kind == "pydocs":
-        c = corpora.python_docs()
-    else:
-        c = corpora.from_upload(_upload or b"", filename="upload.txt", max_bytes=limits().max_upload_bytes)
-    ids = np.asarray(enc.encode(c.text, disallowed_special=()), dtype=np.int64)
-    return c, ids
+        return corpora.toy_world(load_encoding(encoding))
+    if kind == "pydocs":
+        return corpora.python_docs()
+    return corpora.from_upload(_upload or b"", filename="upload.txt", max_bytes=limits().max_upload_bytes)
+
+
+@st.cache_resource(show_spinner="Tokenising the corpus…", max_entries=8)
+def corpus_ids(encoding: str, corpus_key: str, _enc, _corpus) -> np.ndarray:
+    return np.asarray(_enc.encode(_corpus.text, disallowed_special=()), dtype=np.int64)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def build_vocab(encoding: str, vocab_size: int, corpus_key: str, _ids: np.ndarray) -> Vocab:
-    return Vocab.build(load_encoding(encoding), vocab_size, reference_ids=_ids)
+def build_vocab(encoding: str, vocab_size: int, corpus_key: str, _enc, _ids: np.ndarray) -> Vocab:
+    return Vocab.build(_enc, vocab_size, reference_ids=_ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def bpe_largest(corpus_key: str, _corpus) -> int:
+    return min(bpe.largest_vocab_size(_corpus.text), bpe.MAX_VOCAB_SIZE)
+
+
+@st.cache_resource(show_spinner="Training a BPE tokenizer on the corpus…", max_entries=4)
+def bpe_full(corpus_key: str, _corpus) -> bpe.BPE:
+    """One tokenizer per corpus at its largest size; smaller sizes are exact prefixes of its merges."""
+    return bpe.train_bpe(_corpus.text, vocab_size=bpe_largest(corpus_key, _corpus))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def bpe_tokenizer(corpus_key: str, vocab_size: int, _corpus) -> bpe.BPE:
+    return bpe_full(corpus_key, _corpus).truncate(vocab_size)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def bpe_splits(corpus_key: str, sentence: str, sizes: tuple[int, ...], _corpus) -> list[tuple[int, list[str]]]:
+    """How one sentence splits under the corpus's tokenizer cut to each size."""
+    out = []
+    for size in sizes:
+        enc = bpe_tokenizer(corpus_key, size, _corpus).encoding
+        out.append((size, [tokens.token_label(enc, i) for i in enc.encode(sentence, disallowed_special=())]))
+    return out
 
 
 @st.cache_resource(show_spinner="Creating the embedding table…", max_entries=2)
 def token_table(vocab_size: int, dim: int, seed: int):
     """wte is the only large tensor; two entries make moving a slider back and forth instant."""
     return explorer.token_table(vocab_size, dim, seed)
+
+
+@st.cache_resource(show_spinner=False)
+def umap_warm_up() -> threading.Thread:
+    """Once per server: load umap's compiled code in the background before anyone needs it."""
+    # umap imports pandas, which Streamlit also imports lazily while drawing: importing it here first
+    # keeps the two threads from meeting a half-initialised module
+    import pandas  # noqa: F401
+
+    thread = threading.Thread(target=projection.warm_up, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 # ---------------------------------------------------------------- controls
@@ -83,7 +127,7 @@ def apply_preset(preset: dict) -> None:
 
 
 def sidebar_controls(lim: Limits):
-    """Tokenizer, corpus and the table shapes; returns (encoding name, enc, corpus, ids, cfg)."""
+    """Tokenizer, corpus and table shapes: (encoding, own BPE or None, corpus, its token ids, cfg)."""
     sb = st.sidebar
     sb.markdown("### Presets")
     c1, c2 = sb.columns(2)
@@ -93,23 +137,38 @@ def sidebar_controls(lim: Limits):
               help="vocab 100, dim 16, positions 10, ids [[5, 20, 33, 2]]", width="stretch")
 
     sb.markdown("### Tokenizer and corpus")
-    name = sb.selectbox("Tokenizer (tiktoken)", tokens.OFFERED, key="encoding",
-                        format_func=lambda n: f"{n} · {tokens.DESCRIPTIONS[n]}")
+    name = sb.selectbox("Tokenizer", (*tokens.OFFERED, BPE), key="encoding",
+                        format_func=lambda n: f"{n} · {tokens.DESCRIPTIONS.get(n, BPE_DESCRIPTION)}")
+    base = "cl100k_base" if name == BPE else name
     try:
-        enc = load_encoding(name)
+        enc = load_encoding(base)
     except tokens.EncodingUnavailable as exc:
         sb.error(f"{exc} Using cl100k_base instead.")
-        name, enc = "cl100k_base", load_encoding("cl100k_base")
+        name = base = "cl100k_base"
+        enc = load_encoding(base)
 
     kind = sb.selectbox("Corpus", list(CORPORA), key="corpus", format_func=CORPORA.get,
                         help="The text the model trains on; its most frequent tokens get the table's rows.")
-    corpus, corpus_ids = corpus_controls(sb, kind, name, lim)
+    corpus = corpus_controls(sb, kind, base, lim)
 
     sb.markdown("### Table shapes")
-    stops = sorted({*VOCAB_STOPS, enc.n_vocab, st.session_state["vocab_size"]})
+    if name == BPE:
+        largest = bpe_largest(corpus.key, corpus)
+        stops = sorted({*(s for s in VOCAB_STOPS if 256 < s < largest), 256, largest})
+        if st.session_state["vocab_size"] not in stops:
+            st.session_state["vocab_size"] = min(stops, key=lambda s: abs(s - st.session_state["vocab_size"]))
+        help_v = (f"The tokenizer's real size: 256 bytes + merges learned on the corpus (at most "
+                  f"{largest:,} for this corpus).")
+    else:
+        stops = sorted({*VOCAB_STOPS, enc.n_vocab, st.session_state["vocab_size"]})
+        help_v = (f"{name} has {enc.n_vocab:,} token ids. With V below that, rows go to the corpus's most "
+                  "frequent tokens and the rest share <unk>.")
     vocab_size = sb.select_slider("Vocabulary size V (rows of wte)", options=stops, key="vocab_size",
-                                  help=f"{name} has {enc.n_vocab:,} token ids. With V below that, rows go "
-                                       "to the corpus's most frequent tokens and the rest share <unk>.")
+                                  help=help_v)
+    tokenizer = None
+    if name == BPE:
+        tokenizer = bpe_tokenizer(corpus.key, int(vocab_size), corpus)
+        enc = tokenizer.encoding
     dim = sb.slider("Embedding dimension d", 1, lim.max_dim, key="dim")
     positions = sb.slider("Positions P (rows of wpe = context length)", 1, lim.max_positions,
                           key="positions")
@@ -118,7 +177,8 @@ def sidebar_controls(lim: Limits):
     sb.toggle("Presentation mode", key="presentation", help="Larger fonts for a projector.")
     if hosted():
         sb.caption("Public instance: sizes are capped to share the server fairly.")
-    return name, enc, corpus, corpus_ids, EmbeddingConfig(int(vocab_size), int(dim), int(positions), int(seed))
+    ids = corpus_ids(enc.name, corpus.key, enc, corpus)
+    return enc, tokenizer, corpus, ids, EmbeddingConfig(int(vocab_size), int(dim), int(positions), int(seed))
 
 
 def corpus_controls(sb, kind: str, encoding: str, lim: Limits):
@@ -156,15 +216,16 @@ EXPLAIN_SUM = (
 )
 
 
-def chips_html(sentence, cut: int) -> str:
+def chips_html(sentence, cut: int, *, meta: bool = True) -> str:
     """Token chips; every user-derived string is HTML-escaped."""
     parts = []
     for t in sentence:
         cls = "ev-chip ev-unk" if t.unk else "ev-chip"
         tid = "–" if t.token_id is None else f"{t.token_id:,}"
+        info = f"id {tid} · row {t.row:,}{' · &lt;unk&gt;' if t.unk else ''}"
         parts.append(
             f'<span class="{cls}"><span class="ev-tok">{html.escape(t.label)}</span>'
-            f'<span class="ev-meta">id {tid} · row {t.row:,}{" · &lt;unk&gt;" if t.unk else ""}</span></span>'
+            + (f'<span class="ev-meta">{info}</span>' if meta else "") + "</span>"
         )
     if cut:
         parts.append(f'<span class="ev-chip ev-cut">+{cut} cut</span>')
@@ -203,7 +264,7 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
     except ValueError as exc:
         st.error(str(exc))
         return None
-    vocab = build_vocab(enc.name, cfg.vocab_size, corpus.key, corpus_ids)
+    vocab = build_vocab(enc.name, cfg.vocab_size, corpus.key, enc, corpus_ids)
     try:
         batch = batch_from_input(enc, vocab, cfg, lim)
     except ValueError as exc:
@@ -270,7 +331,19 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
         st.caption(f"wpe.weight.shape = torch.Size([{cfg.positions}, {cfg.dim}])")
     with st.expander("Show the code: these exact numbers in PyTorch"):
         st.code(snippet.embedding_code(cfg, batch), language="python")
+    explorer_downloads(out, labels, b)
     return batch
+
+
+def explorer_downloads(out: explorer.Embedded, labels: list[str], b: int) -> None:
+    def files() -> dict[str, bytes]:
+        named = {"tok": out.tok, "pos": out.pos.expand_as(out.tok), "x": out.x}
+        data = {f"{k}.npy": export.to_npy(v) for k, v in named.items()}
+        data |= {f"{k}_sentence{b}.csv": export.to_csv(v[b], row_labels=labels) for k, v in named.items()}
+        return data
+
+    st.download_button("Download these tensors (CSV + .npy)", lambda: export.zip_bundle(files()),
+                       "embedviz-embeddings.zip", "application/zip", key="download_tensors", on_click="ignore")
 
 
 def notes(batch: explorer.Batch, vocab: Vocab, cfg: EmbeddingConfig, corpus) -> None:
@@ -283,6 +356,25 @@ def notes(batch: explorer.Batch, vocab: Vocab, cfg: EmbeddingConfig, corpus) -> 
                 f"share the <unk> row (rows go to the most frequent tokens of {corpus.title}).")
     if not batch.mask.all():
         st.caption("Shorter sentences are padded to the longest; padding is grey and is not real data.")
+
+
+def tokenizer_view(tokenizer: bpe.BPE, corpus) -> None:
+    """The merges our own BPE learned, and the typed sentence under several vocabulary sizes."""
+    with st.expander(f"Your tokenizer: {tokenizer.vocab_size:,} tokens learned on {corpus.title}", expanded=True):
+        st.caption(f"256 single bytes + {len(tokenizer.merges):,} merges, learned from the first "
+                   f"{tokenizer.trained_chars:,} characters. Each merge joins the most frequent adjacent pair.")
+        first = tokenizer.merges[:24]
+        st.dataframe({"#": list(range(1, len(first) + 1)),
+                      "merge": [f"{tokens.visible(a.decode('utf-8', 'backslashreplace'))} + "
+                                f"{tokens.visible(b.decode('utf-8', 'backslashreplace'))}" for a, b in first]},
+                     hide_index=True, height=240)
+        sentence = (tokens.split_lines(st.session_state.get("text", "")) or [corpora.CLASSROOM_SENTENCE])[0]
+        largest = bpe_largest(corpus.key, corpus)
+        sizes = tuple(sorted({s for s in (256, 300, 500, 1000, 2000, 5000, tokenizer.vocab_size) if s <= largest}))
+        for size, pieces in bpe_splits(corpus.key, sentence[:500], sizes, corpus):
+            st.markdown(f"**V = {size:,}** · {len(pieces)} tokens")
+            st.markdown(chips_html([explorer.Token(p, None, i) for i, p in enumerate(pieces)], 0, meta=False),
+                        unsafe_allow_html=True)
 
 
 # ---------------------------------------------------------------- training
@@ -332,14 +424,13 @@ def training_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, batch, lim: 
     except ValueError as exc:
         st.error(str(exc))
         return
-    vocab = build_vocab(enc.name, cfg.vocab_size, corpus.key, corpus_ids)
-    key = repr((model_cfg, train_cfg, corpus.key, enc.name))
-    job = trainer().get(key)
+    vocab = build_vocab(enc.name, cfg.vocab_size, corpus.key, enc, corpus_ids)
+    rows = vocab.rows(corpus_ids)
+    job = trainer().get(job_key(model_cfg, train_cfg, corpus, enc))
     pressed = st.button("Train", key="train", type="primary", disabled=job is not None and not job.finished,
                         help="Trained models are shared: the same settings on another screen reuse this run.")
     if pressed or (st.session_state.pop("_autotrain", False) and job is None):
-        rows = vocab.rows(corpus_ids)
-        job = trainer().submit(key, lambda **kw: training.train(model_cfg, train_cfg, rows, **kw))
+        job = start_training(model_cfg, train_cfg, corpus, enc, rows)
     st.session_state["trained"] = job is not None and job.state == jobs.DONE
     if job is None:
         st.info("Press **Train**: the default settings take a few seconds on a laptop CPU.")
@@ -351,6 +442,17 @@ def training_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, batch, lim: 
         st.error(f"Training failed: {job.error}")
         return
     training_results(job, enc, corpus, vocab, batch, lim, style)
+    positions_section(job, model_cfg, train_cfg, corpus, enc, rows, style)
+
+
+def job_key(model_cfg: ModelConfig, train_cfg: TrainConfig, corpus, enc) -> str:
+    """Everything that determines a training run's result (training is deterministic)."""
+    return repr((model_cfg, train_cfg, corpus.key, enc.name))
+
+
+def start_training(model_cfg: ModelConfig, train_cfg: TrainConfig, corpus, enc, rows: np.ndarray) -> jobs.Job:
+    return trainer().submit(job_key(model_cfg, train_cfg, corpus, enc),
+                            lambda **kw: training.train(model_cfg, train_cfg, rows, **kw))
 
 
 @st.fragment(run_every=0.5)
@@ -373,6 +475,13 @@ def live_progress(job: jobs.Job, style) -> None:
         st.plotly_chart(figures.loss_curve(history_of(job), style=style), key="loss_live",
                         theme=None)
     st.button("Stop", key="stop", on_click=job.stop, help="Stops after the current step and keeps the model.")
+
+
+@st.fragment(run_every=1.0)
+def wait_for(job: jobs.Job, text: str) -> None:
+    if job.finished:
+        st.rerun()
+    st.info(text)
 
 
 def history_of(job: jobs.Job) -> list[tuple[int, float, float | None]]:
@@ -422,14 +531,105 @@ def training_results(job: jobs.Job, enc, corpus, vocab, batch, lim: Limits, styl
     if view.note:
         st.caption(view.note)
 
-    st.markdown("#### Positions: how similar is each position's vector to every other?")
-    p1, p2 = st.columns(2)
-    p1.plotly_chart(figures.similarity_heatmap(cosine_matrix(wpe0), title="wpe before", style=style),
-                    key="pos_before", theme=None)
-    p2.plotly_chart(figures.similarity_heatmap(cosine_matrix(wpe1), title="wpe after", style=style),
-                    key="pos_after", theme=None)
-
     nearest_neighbours(view, wte0, wte1, batch)
+    training_downloads(job, view, vocab, corpus)
+    if st.toggle("Watch the space organise, step by step", key="show_evolution",
+                 help="One UMAP per snapshot taken during training, each started from the one before."):
+        evolution_view(job, view, style)
+
+
+def training_downloads(job: jobs.Job, view: space.Space, vocab: Vocab, corpus) -> None:
+    """Files are built only when a button is pressed."""
+    result = job.result
+
+    def files() -> dict[str, bytes]:
+        return export.training_files(
+            snapshots=result.snapshots, row_labels=vocab.labels(), drawn_rows=view.rows,
+            classes=view.classes, frequencies=view.frequencies, model=result.model,
+            metadata={"settings": job.key[:2000], "corpus": corpus.key})
+
+    with st.expander("Download the trained space and model"):
+        st.markdown("`wte`/`wpe` before and after training (CSV and `.npy`), the TensorFlow Embedding "
+                    "Projector pair (load `vectors.tsv` and `metadata.tsv` at projector.tensorflow.org) "
+                    "and the model as safetensors.")
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("Everything (.zip)", lambda: export.zip_bundle(files()), "embedviz-trained.zip",
+                           "application/zip", key="download_all", on_click="ignore")
+        c2.download_button("Projector pair (.zip)", lambda: export.zip_bundle(
+            {k.split("/")[-1]: v for k, v in files().items() if k.startswith("projector/")}),
+            "embedviz-projector.zip", "application/zip", key="download_projector", on_click="ignore")
+        c3.download_button("Model (.safetensors)", lambda: files()["model.safetensors"], "embedviz-model.safetensors",
+                           "application/octet-stream", key="download_model", on_click="ignore")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def evolution_frames(job_key: str, _snapshots: list, _rows: np.ndarray, scored: tuple) -> tuple[list, list]:
+    """A projection per snapshot, each initialised from the previous one so points move smoothly,
+    and the kNN agreement per snapshot (in all d dimensions)."""
+    frames, agreement, previous = [], [], None
+    for step, wte, _ in _snapshots:
+        m = wte[_rows]
+        previous = projection.project(m, init=previous).xy
+        frames.append((step, previous))
+        agreement.append(neighbours.knn_agreement(m, list(scored), k=5))
+    return frames, agreement
+
+
+def evolution_view(job: jobs.Job, view: space.Space, style) -> None:
+    snaps = job.result.snapshots
+    with st.spinner(f"Projecting {len(snaps)} snapshots…"):
+        frames, agreement = evolution_frames(job.key, snaps, view.rows, view.scored)
+    colours = figures.class_colors(view.classes, style=style)
+    left, right = st.columns([3, 2])
+    left.plotly_chart(
+        figures.evolution_scatter(frames, tokens=view.tokens, classes=view.classes, class_colors=colours,
+                                  style=style, title="wte during training (press play)"),
+        key="evolution", theme=None)
+    right.plotly_chart(
+        figures.agreement_curve([f[0] for f in frames], agreement,
+                                chance=neighbours.chance_agreement(view.scored), style=style),
+        key="agreement_curve", theme=None)
+
+
+EXPLAIN_POSITIONS = (
+    "GPT-2 **learns** its positional table: it starts as random noise (every position unlike every "
+    "other) and training shapes it so that nearby positions get similar vectors — a band along the "
+    "diagonal. The original Transformer used **sinusoidal** positions instead: fixed sine and cosine "
+    "waves of many wavelengths, the same for every model, similar for nearby positions by construction "
+    "and defined for any length. The learned table can only cover the P positions it was trained on."
+)
+
+
+def positions_section(job: jobs.Job, model_cfg: ModelConfig, train_cfg: TrainConfig, corpus, enc,
+                      rows: np.ndarray, style) -> None:
+    st.markdown("#### Positions: learned vs sinusoidal")
+    st.markdown(EXPLAIN_POSITIONS)
+    (_, _, wpe0), (_, _, wpe1) = job.result.snapshots[0], job.result.snapshots[-1]
+    emb = model_cfg.embedding
+    sinusoid = model.sinusoidal_positions(emb.positions, emb.dim).numpy()
+    learned = model_cfg.positional == "learned"
+    tables = [("wpe at initialisation", wpe0, "pos_before")] if learned else []
+    tables += [("wpe after training" if learned else "sinusoidal (used in this run)", wpe1, "pos_after")]
+    if learned:
+        tables.append(("sinusoidal (Vaswani et al.)", sinusoid, "pos_sinusoid"))
+    for col, (title, table, key) in zip(st.columns(len(tables)), tables):
+        col.plotly_chart(figures.similarity_heatmap(cosine_matrix(table), title=f"cosine · {title}",
+                                                    style=style), key=key, theme=None)
+        col.plotly_chart(figures.embedding_heatmap(table, title=title, zmax=figures.shared_zmax(table),
+                                                   style=style), key=key + "_table", theme=None)
+
+    other = dataclasses.replace(model_cfg, positional="sinusoidal" if learned else "learned")
+    other_job = trainer().get(job_key(other, train_cfg, corpus, enc))
+    if other_job is None or other_job.state == jobs.FAILED:
+        if st.button(f"Also train with {other.positional} positions to compare the losses",
+                     key="train_other"):
+            start_training(other, train_cfg, corpus, enc, rows)
+            st.rerun()
+    elif not other_job.finished:
+        wait_for(other_job, f"Training with {other.positional} positions to compare…")
+    elif other_job.result is not None:
+        runs = {model_cfg.positional: job.result.history, other.positional: other_job.result.history}
+        st.plotly_chart(figures.loss_comparison(runs, style=style), key="loss_comparison", theme=None)
 
 
 def cosine_matrix(m: np.ndarray) -> np.ndarray:
@@ -470,15 +670,18 @@ def nearest_neighbours(view: space.Space, wte0: np.ndarray, wte1: np.ndarray, ba
 def main() -> None:
     st.set_page_config(page_title="embedviz: how GPT turns text into vectors", page_icon="🔢",
                        layout="wide")
+    umap_warm_up()
     lim = limits()
     init_state(lim)
-    name, enc, corpus, corpus_ids, cfg = sidebar_controls(lim)
+    enc, tokenizer, corpus, corpus_ids, cfg = sidebar_controls(lim)
     style = figures.style(presentation=st.session_state["presentation"])
     st.title("How a GPT turns text into vectors")
     st.caption("tiktoken splits text into tokens; `nn.Embedding` tables turn them into vectors.")
     tab_embed, tab_train = st.tabs(["1 · Embeddings", "2 · Training"])
     with tab_embed:
         batch = explorer_section(enc, corpus, corpus_ids, cfg, lim, style)
+        if tokenizer is not None:
+            tokenizer_view(tokenizer, corpus)
     with tab_train:
         training_section(enc, corpus, corpus_ids, cfg, batch, lim, style)
     share_link()

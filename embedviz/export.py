@@ -249,3 +249,29 @@ def _names(names: list[str]) -> str:
 
 def _short(exc: Exception) -> str:
     return " ".join(str(exc).split())[:160] or type(exc).__name__
+
+
+def training_files(
+    *,
+    snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]],
+    row_labels: Sequence[str],
+    drawn_rows: Sequence[int],
+    classes: Sequence[str | None],
+    frequencies: Sequence[int],
+    model: torch.nn.Module,
+    metadata: Mapping[str, str],
+) -> dict[str, bytes]:
+    """Everything a trained run can be taken away as: tables before/after, Projector pair, model."""
+    (_, wte0, wpe0), (_, wte1, wpe1) = snapshots[0], snapshots[-1]
+    drawn = np.asarray(drawn_rows, dtype=np.int64)
+    files: dict[str, bytes] = {}
+    for name, table, labels in (("wte_before", wte0, row_labels), ("wte_after", wte1, row_labels),
+                                ("wpe_before", wpe0, None), ("wpe_after", wpe1, None)):
+        files[f"{name}.csv"] = to_csv(table, row_labels=labels)
+        files[f"{name}.npy"] = to_npy(table)
+    if wte1.shape[1] >= 2 and drawn.size:
+        vectors, meta = projector_tsv(wte1[drawn], tokens=[row_labels[r] for r in drawn],
+                                      classes=classes, frequencies=frequencies)
+        files["projector/vectors.tsv"], files["projector/metadata.tsv"] = vectors, meta
+    files["model.safetensors"] = model_safetensors(model, metadata=metadata)
+    return files

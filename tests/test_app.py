@@ -258,3 +258,72 @@ def test_training_flow_tiny():
     other.sidebar.slider(key="positions").set_value(8).run()
     other.slider(key="steps").set_value(40).run()
     assert "scatter_after" in figures_of(other)
+
+
+def test_own_bpe_tokenizer():
+    at = fresh()
+    at.sidebar.selectbox(key="encoding").set_value("bpe").run()
+    assert not at.exception
+    v = at.sidebar.select_slider(key="vocab_size")
+    assert int(v.options[0]) == 256 and int(v.value) >= 256
+    v.set_value(v.options[-1]).run()
+    assert not at.exception
+    splits = [m.value for m in at.markdown if m.value.startswith("**V = ")]
+    counts = [int(s.split("· ")[1].split()[0]) for s in splits]
+    assert len(splits) >= 3 and counts == sorted(counts, reverse=True)  # more merges, fewer tokens
+    assert at.dataframe  # the merges learned
+    assert "heatmap_2" in figures_of(at)
+
+
+def test_a_link_reproduces_the_view():
+    at = fresh()
+    at.sidebar.button(key="preset_textbook").click().run()
+    at.sidebar.number_input(key="seed").set_value(3).run()
+    at.sidebar.toggle(key="presentation").set_value(True).run()
+    params = dict(at.query_params)
+    assert params["V"] == ["100"] or params["V"] == "100"
+    shown = heatmap_values(at, 2)
+
+    opened = AppTest.from_file(APP, default_timeout=60)
+    for k, v in params.items():
+        opened.query_params[k] = v[0] if isinstance(v, list) else v
+    opened.run()
+    assert not opened.exception
+    assert opened.sidebar.toggle(key="presentation").value is True
+    np.testing.assert_array_equal(heatmap_values(opened, 2), shown)
+    link = [c.value for c in opened.sidebar.get("code")][0]
+    assert "V=100" in link and "seed=3" in link
+
+
+def test_bad_link_parameters_are_ignored():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["V"] = "abc"
+    at.query_params["d"] = "-5"
+    at.query_params["mode"] = "<script>"
+    at.run()
+    assert not at.exception
+    assert "heatmap_2" in figures_of(at)
+
+
+def test_training_extras_evolution_positions_comparison():
+    at = fresh()
+    at.sidebar.select_slider(key="vocab_size").set_value(128).run()
+    at.sidebar.slider(key="dim").set_value(16).run()
+    at.sidebar.slider(key="positions").set_value(8).run()
+    at.slider(key="steps").set_value(50).run()
+    at.button(key="train").click().run()
+    wait_for_training(at)
+    figs = figures_of(at)
+    assert {"pos_before", "pos_after", "pos_sinusoid", "pos_sinusoid_table"} <= set(figs)
+    at.toggle(key="show_evolution").set_value(True).run()
+    assert not at.exception
+    evo = figures_of(at)["evolution"]
+    assert len(evo["frames"]) >= 2
+    assert "agreement_curve" in figures_of(at)
+    at.button(key="train_other").click().run()
+    deadline = time.monotonic() + 120
+    while "loss_comparison" not in figures_of(at) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    names = {t["name"] for t in figures_of(at)["loss_comparison"]["data"]}
+    assert names == {"learned", "sinusoidal"}

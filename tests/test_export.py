@@ -349,3 +349,24 @@ def test_zip_bundle_holds_every_file_and_is_reproducible():
 def test_zip_bundle_refuses_unsafe_names(name):
     with pytest.raises(ValueError, match="not a safe file name"):
         zip_bundle({name: b"x"})
+
+
+def test_training_files_hold_every_table_and_load_back():
+    from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
+    from embedviz.export import load_model_safetensors, read_projector_tsv, training_files
+    from embedviz.training import train
+
+    cfg = ModelConfig(EmbeddingConfig(vocab_size=16, dim=8, positions=4, seed=1), n_layer=1, n_head=2)
+    rows = np.arange(400) % 16
+    result = train(cfg, TrainConfig(steps=5, batch_size=4, eval_every=5, snapshot_every=5), rows)
+    labels = [f"t{i}" for i in range(16)]
+    files = training_files(snapshots=result.snapshots, row_labels=labels, drawn_rows=[3, 1, 2],
+                           classes=["a", "b", None], frequencies=[9, 8, 7], model=result.model,
+                           metadata={"corpus": "test"})
+    assert {"wte_before.csv", "wte_after.npy", "wpe_after.csv", "projector/vectors.tsv",
+            "model.safetensors"} <= set(files)
+    vectors, meta = read_projector_tsv(files["projector/vectors.tsv"], files["projector/metadata.tsv"])
+    np.testing.assert_array_equal(vectors, result.snapshots[-1][1][[3, 1, 2]])
+    assert [m["token"] for m in meta] == ["t3", "t1", "t2"]
+    loaded = load_model_safetensors(files["model.safetensors"], cfg, max_bytes=10_000_000)
+    assert torch.equal(loaded.wte.weight, result.model.wte.weight)
