@@ -87,3 +87,12 @@ def test_old_finished_jobs_are_evicted():
     t.submit("last", counting_work(steps=1)).done.wait(5)
     kept = [k for k in [0, 1, 2, 3, 4, "last"] if t.get(k) is not None]
     assert len(kept) <= 3 and "last" in kept
+
+
+def test_training_threads_are_not_starved_by_busy_threads():
+    import sys
+
+    from embedviz.jobs import SWITCH_INTERVAL_S
+
+    Trainer(max_running=1, max_kept=1, max_seconds=1)
+    assert sys.getswitchinterval() <= SWITCH_INTERVAL_S
