@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# tiktoken's and numba's caches live in the checkout, shared by the app, the tests and the bench
+export EMBEDVIZ_CACHE_DIR ?= $(CURDIR)/.cache
 
 .PHONY: app test setup test-setup bench clean
 

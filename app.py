@@ -310,16 +310,15 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
             labels.append("pad")
             hover.append({"token": "pad", "id": None, "row": None, "position": p, "pad": True})
     panels = [
-        ("Token embeddings  wte(ids)", f"tok.shape = {explorer.shape_text(out.tok)}", tok, EXPLAIN_TOK),
-        ("Positional embeddings  wpe(pos)", f"pos.shape = {explorer.shape_text(out.pos)}", pos, EXPLAIN_POS),
-        ("Sum  x = tok + pos", f"x.shape = {explorer.shape_text(out.x)}", x, EXPLAIN_SUM),
+        ("Token embeddings wte(ids)", f"tok.shape = {explorer.shape_text(out.tok)}", tok, EXPLAIN_TOK),
+        ("Positional embeddings wpe(pos)", f"pos.shape = {explorer.shape_text(out.pos)}", pos, EXPLAIN_POS),
+        ("Sum x = tok + pos", f"x.shape = {explorer.shape_text(out.x)}", x, EXPLAIN_SUM),
     ]
     for i, (title, shape, values, text) in enumerate(panels):
         left, right = st.columns([3, 1])
-        left.markdown(f"**{title}** — `{shape}`")
         left.plotly_chart(
-            figures.embedding_heatmap(values, row_labels=labels, hover=hover, title=title, zmax=zmax,
-                                      style=style),
+            figures.embedding_heatmap(values, row_labels=labels, hover=hover, title=f"{title}  ·  {shape}",
+                                      zmax=zmax, style=style),
             key=f"heatmap_{i}", theme=None)
         right.markdown(text)
     if st.toggle("Show the whole positional table wpe", key="show_wpe"):

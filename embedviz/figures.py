@@ -339,7 +339,7 @@ def loss_curve(
     if not steps:
         _empty_note(fig, "No training steps yet.", style)
     fig.update_layout(_layout(style, title), height=style.line_height)
-    fig.update_layout(legend=dict(x=1, xanchor="right", y=1, yanchor="top",
+    fig.update_layout(legend=dict(x=1, xanchor="right", y=0.8, yanchor="top",
                                   bgcolor="rgba(255,255,255,0.8)"))
     fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
                      tickfont=dict(size=style.tick_size), automargin=True, rangemode="tozero")

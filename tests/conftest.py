@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-# never let a test try to download an encoding or write outside a temp cache
-os.environ.setdefault("EMBEDVIZ_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".cache"))
+# the same cache as `make setup` fills (numba's compiled UMAP, tiktoken's files): the checkout's .cache
+os.environ.setdefault("EMBEDVIZ_CACHE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".cache")))
 
 AWKWARD = [
     "",

@@ -51,7 +51,9 @@ def heatmap_values(at: AppTest, i: int) -> np.ndarray:
 
 
 def texts(at: AppTest) -> str:
+    """Markdown, captions and chart titles (the heatmaps carry the shapes in their titles)."""
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [spec["layout"].get("title", {}).get("text", "") for spec in figures_of(at).values()]
     return "\n".join(parts)
 
 

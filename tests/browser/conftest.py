@@ -2,6 +2,8 @@
 
 Screenshots go to artifacts/screenshots/ (look at them). Every page is checked for Streamlit
 exception boxes, browser console errors and JavaScript dialogs (a dialog means a script ran).
+The helpers below drive widgets the way a person does (keyboard, clicks) and wait for the rerun
+that follows to finish before anything is read back from the DOM.
 """
 from __future__ import annotations
 
@@ -17,13 +19,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
+ARTIFACTS = ROOT / "artifacts"
+SHOTS = ARTIFACTS / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1440, "height": 1000}
+MAX_SHOT_HEIGHT = 9000  # px; a full-length screenshot is cut here
 
 pytestmark = pytest.mark.browser
 
+
+# ---------------------------------------------------------------- server and browser
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -32,9 +39,11 @@ def free_port() -> int:
 
 
 def start_server(env_extra: dict | None = None):
+    """`streamlit run app.py` on a free port; returns (process, url) once /_stcore/health answers."""
+    ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    log = open(ROOT / "artifacts" / f"streamlit-{port}.log", "w")
+    log = open(ARTIFACTS / f"streamlit-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -44,16 +53,22 @@ def start_server(env_extra: dict | None = None):
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
+        if healthy(url):
+            return proc, url
         if proc.poll() is not None:
             break
+        time.sleep(0.2)
     proc.kill()
+    proc.wait(10)
     raise RuntimeError(f"streamlit did not start; see {log.name}")
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def stop_server(proc) -> None:
@@ -69,7 +84,6 @@ def stop_server(proc) -> None:
 def server():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make test-setup` (apt-get install -y chromium)")
-    (ROOT / "artifacts").mkdir(exist_ok=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     proc, url = start_server()
     yield url
@@ -77,14 +91,21 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright_driver():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p
 
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+# ---------------------------------------------------------------- a watched page
 
 class Watched:
     """A page plus what went wrong on it: console errors, dialogs, page errors."""
@@ -115,31 +136,252 @@ def _benign(message: str) -> bool:
     return any(s in message for s in ("net::ERR_", "Failed to load resource", "favicon"))
 
 
-@pytest.fixture
-def page(browser, server, request):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+def open_page(browser, url: str, viewport: dict | None = None) -> Watched:
+    """A new context (a new visitor with its own session) on the app, not yet waited for."""
+    context = browser.new_context(viewport=viewport or VIEWPORT)
+    context.add_init_script(_COUNT_RUNS_JS)
     p = context.new_page()
     p.set_default_timeout(60_000)
     w = Watched(p)
-    p.goto(server)
-    wait_ready(p)
+    p.goto(url)
+    return w
+
+
+@pytest.fixture
+def page(browser, server, request):
+    w = open_page(browser, server)
+    wait_ready(w.page)
     yield w
-    shot(p, request.node.name + "-end")
-    context.close()
+    shot(w.page, request.node.name + "-end")
+    w.page.context.close()
 
 
-def wait_ready(p, timeout: float = 60_000) -> None:
-    """Until the script has finished running (Streamlit shows a running indicator meanwhile)."""
+# ---------------------------------------------------------------- waiting for Streamlit
+
+HEATMAPS = ("heatmap_0", "heatmap_1", "heatmap_2")
+# Streamlit marks its root with data-test-script-state="running" | "notRunning" (its own e2e tests
+# wait on it); counting the transitions tells a finished rerun from one that has not started yet.
+_COUNT_RUNS_JS = """
+window.__evRuns = {started: 0, finished: 0};
+new MutationObserver(changes => {
+    for (const c of changes) {
+        const now = c.target.getAttribute('data-test-script-state');
+        if (now === 'running' && c.oldValue !== 'running') window.__evRuns.started++;
+        if (now !== 'running' && c.oldValue === 'running') window.__evRuns.finished++;
+    }
+}).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                      attributeFilter: ['data-test-script-state']});
+"""
+_IDLE_JS = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]'); "
+            "return !!a && a.getAttribute('data-test-script-state') !== 'running' && "
+            "a.getAttribute('data-test-connection-state') === 'CONNECTED' && "
+            "!document.querySelector('[data-testid=\"stStatusWidget\"]'); }")
+_HEATMAPS_JS = ("() => ['heatmap_0', 'heatmap_1', 'heatmap_2'].every(k => { "
+                "const g = document.querySelector('.st-key-' + k + ' .js-plotly-plot'); "
+                "return g && g.data && g.data.length > 0 && g.querySelector('.heatmaplayer image, "
+                ".heatmaplayer .hm'); })")
+
+
+def wait_ready(p, timeout: float = 90_000) -> None:
+    """Until the first script run has finished and the three embedding heatmaps are drawn."""
     p.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    p.wait_for_function(_HEATMAPS_JS, timeout=timeout)
+    wait_idle(p, timeout=timeout)
+
+
+def heatmaps_drawn(p) -> bool:
+    return bool(p.evaluate(_HEATMAPS_JS))
+
+
+def is_idle(p) -> bool:
+    return bool(p.evaluate(_IDLE_JS))
+
+
+def wait_idle(p, timeout: float = 60_000, settle: int = 3) -> None:
+    """Until no script run is in progress, for `settle` polls in a row 0.1 s apart."""
+    deadline = time.monotonic() + timeout / 1000
+    calm = 0
+    while calm < settle:
+        if time.monotonic() > deadline:
+            raise TimeoutError("Streamlit kept running for %.0f s" % (timeout / 1000))
+        calm = calm + 1 if is_idle(p) else 0
+        time.sleep(0.1)
+
+
+def runs_started(p) -> int:
+    return int(p.evaluate("() => window.__evRuns ? window.__evRuns.started : 0"))
+
+
+def rerun(p, action, *, timeout: float = 60_000) -> None:
+    """Do `action()` (an input that makes Streamlit rerun), then wait until that rerun has started
+    and finished."""
+    before = runs_started(p)
+    action()
+    p.wait_for_function(f"() => window.__evRuns && window.__evRuns.started > {before}", timeout=timeout)
+    wait_idle(p, timeout=timeout)
+
+
+def wait_text(p, text: str, timeout: float = 60_000, where: str = "[data-testid=\"stMain\"]") -> None:
+    """Until `text` appears inside `where` (a CSS selector), then until the rerun is over."""
     p.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
-        "document.querySelectorAll('.js-plotly-plot').length > 0", timeout=timeout)
-    time.sleep(0.3)
+        "([sel, t]) => { const e = document.querySelector(sel); return e && e.innerText.includes(t); }",
+        arg=[where, text], timeout=timeout)
+    wait_idle(p, timeout=timeout)
 
 
-def shot(p, name: str) -> Path:
+# ---------------------------------------------------------------- driving widgets
+
+def commit_text(p, key: str, text: str, *, type_it: bool = True) -> None:
+    """Replace the text of the text area with key `key`, commit it with Ctrl+Enter and wait for
+    the rerun. type_it=True types key by key (as a person would); False pastes it in one event."""
+    area = p.locator(f".st-key-{key} textarea")
+    area.click()
+    p.keyboard.press("Control+a")
+    p.keyboard.press("Delete")
+    if type_it:
+        area.press_sequentially(text)
+    else:
+        area.fill(text)
+    rerun(p, lambda: p.keyboard.press("Control+Enter"))
+
+
+def click_button(p, key: str, *, wait: bool = True) -> None:
+    """Press the button with key `key` and wait for the rerun. Streamlit also renders a hidden copy
+    of a button that has help; the visible one is activated from the keyboard (focus + Enter): a
+    mouse click can land while the help tooltip mounts under the pointer."""
+    button = p.locator(f".st-key-{key} button:visible").first
+    button.focus()
+    if wait:
+        rerun(p, lambda: button.press("Enter"))
+    else:
+        button.press("Enter")
+
+
+def slider_thumb(p, key: str):
+    """The focusable thumb of the slider (or select_slider) with key `key`."""
+    return p.locator(f".st-key-{key} [role=slider], .st-key-{key} input[type=range]").first
+
+
+def press_slider(p, key: str, key_name: str) -> None:
+    """Focus the slider's thumb, press one key (ArrowRight, ArrowLeft, End, Home, ...) and wait for
+    the rerun."""
+    thumb = slider_thumb(p, key)
+    thumb.focus()
+    rerun(p, lambda: thumb.press(key_name))
+
+
+def slider_value(p, key: str) -> str:
+    return p.locator(f".st-key-{key} [data-testid=stSliderThumbValue]").first.inner_text().strip()
+
+
+def choose(p, key: str, option: str) -> None:
+    """Pick `option` (its visible text) in the selectbox with key `key` and wait for the rerun."""
+    p.locator(f".st-key-{key} [role=combobox], .st-key-{key} [data-baseweb=select]").first.click()
+    rerun(p, lambda: p.locator("[role=option]:visible", has_text=option).first.click())
+
+
+def open_tab(p, label: str) -> None:
+    p.locator('[data-testid="stTab"]', has_text=label).first.click()
+
+
+# ---------------------------------------------------------------- reading the page back
+
+def shapes(p) -> list[str]:
+    """Every inline code text in the main area that shows a torch shape."""
+    return p.evaluate(
+        "() => Array.from(document.querySelectorAll('[data-testid=\"stMain\"] "
+        "[data-testid=\"stMarkdownContainer\"] code')).map(e => e.innerText).filter(t => t.includes('Size'))")
+
+
+def chip_tokens(p) -> list[list[str]]:
+    """The token text of every chip, one list per sentence (chips are plain text in the DOM)."""
+    return p.evaluate(
+        "() => Array.from(document.querySelectorAll('.ev-chips')).map(c => "
+        "Array.from(c.querySelectorAll('.ev-tok')).map(t => t.textContent))")
+
+
+def plot(p, key: str) -> dict:
+    """What Plotly drew for the chart with key `key`, read from the DOM (not from Python):
+    per trace its type, y (category names), z shape and hovertemplate; the rendered y tick texts."""
+    return p.evaluate(
+        """(key) => {
+            const g = document.querySelector('.st-key-' + key + ' .js-plotly-plot');
+            if (!g || !g.data) return null;
+            // _fullData holds decoded arrays (plotly 7 ships them base64-encoded in g.data)
+            const traces = (g._fullData || g.data).map(t => ({
+                type: t.type, name: t.name, mode: t.mode,
+                x: t.x ? Array.from(t.x).slice(0, 5000) : null,
+                y: t.y ? Array.from(t.y).slice(0, 5000) : null,
+                rows: t.z ? t.z.length : null,
+                cols: t.z && t.z[0] ? t.z[0].length : null,
+                points: t.x ? t.x.length : null,
+                hovertemplate: t.hovertemplate || null,
+            }));
+            const ticks = Array.from(g.querySelectorAll('.yaxislayer-above .ytick text, .ytick text'))
+                .map(e => e.textContent);
+            const title = g.layout && g.layout.title ? g.layout.title.text : null;
+            return {traces, ticks, title};
+        }""", key)
+
+
+def hover_text(p, key: str, fx: float = 0.5, fy: float = 0.5) -> str:
+    """Move the mouse over the plot area of chart `key` at fraction (fx, fy); return the tooltip."""
+    chart = p.locator(f".st-key-{key} .js-plotly-plot")
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    p.mouse.move(1, 1)  # off the chart first, so the box that is read is the one for this point
+    p.wait_for_function(
+        "(k) => { const h = document.querySelector('.st-key-' + k + ' .hoverlayer'); "
+        "return !h || h.textContent.length === 0; }", arg=key, timeout=5_000)
+    p.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    try:
+        p.wait_for_function(
+            "(k) => { const h = document.querySelector('.st-key-' + k + ' .hoverlayer'); "
+            "return h && h.textContent.length > 0; }", arg=key, timeout=5_000)
+    except Exception:
+        return ""
+    return p.evaluate("(k) => document.querySelector('.st-key-' + k + ' .hoverlayer').textContent", key)
+
+
+def alerts(p, where: str = "body") -> list[str]:
+    return p.locator(f"{where} [data-testid=stAlert]").all_inner_texts()
+
+
+# ---------------------------------------------------------------- screenshots
+
+def shot(p, name: str, *, full: bool = True) -> Path:
+    """Save artifacts/screenshots/<name>.png. Streamlit scrolls inside its own main container, so
+    Playwright's full_page only sees the viewport: for a full-length picture the viewport is made
+    as tall as the content for the moment of the screenshot."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    p.screenshot(path=str(path), full_page=True)
+    if p.is_closed():
+        return path
+    size = p.viewport_size or VIEWPORT
+    height = size["height"]
+    if full:
+        content = p.evaluate(
+            "() => Math.max(...['[data-testid=\"stMain\"]', '[data-testid=\"stSidebarContent\"]']"
+            ".map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight))")
+        height = max(size["height"], min(int(content) + 20, MAX_SHOT_HEIGHT))
+    if height != size["height"]:
+        p.set_viewport_size({"width": size["width"], "height": height})
+        time.sleep(0.6)  # plotly and Streamlit re-lay out on resize
+    try:
+        p.screenshot(path=str(path))
+    finally:
+        if height != size["height"]:
+            p.set_viewport_size(size)
+    return path
+
+
+def element_shot(p, selector: str, name: str) -> Path:
+    """A screenshot of one element (e.g. the chips, or one chart)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    el = p.locator(selector).first
+    el.scroll_into_view_if_needed()
+    el.screenshot(path=str(path))
     return path
 
 
