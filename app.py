@@ -174,7 +174,9 @@ def sidebar_controls(lim: Limits):
                           key="positions")
     seed = sb.number_input("Seed", min_value=0, max_value=2**32 - 1, step=1, key="seed",
                            help="torch.manual_seed(seed) before wte, then wpe, are created.")
-    sb.toggle("Presentation mode", key="presentation", help="Larger fonts for a projector.")
+    sb.toggle("Presentation mode", key="presentation",
+              help="For a projector: larger fonts, a high-contrast colour-blind-safe palette, fewer controls. "
+                   "Also opens from a link with ?present=1.")
     if hosted():
         sb.caption("Public instance: sizes are capped to share the server fairly.")
     ids = corpus_ids(enc.name, corpus.key, enc, corpus)
@@ -243,6 +245,16 @@ CHIP_CSS = """
 .ev-meta {font-size:0.75rem; color:#444;}
 </style>
 """
+# Presentation mode: read from the back of a classroom; page furniture a teacher does not need is hidden.
+PRESENTATION_CSS = """
+<style>
+html, .stApp {font-size: 21px;}
+.stMarkdown p, .stMarkdown li {font-size: 1.15rem; line-height: 1.5;}
+.ev-chip {font-size: 1.5rem; padding: 6px 14px; border-width: 2px;}
+.ev-meta {font-size: 0.95rem; color: #000;}
+[data-testid="stDownloadButton"], .st-key-share {display: none;}
+</style>
+"""
 
 
 def batch_from_input(enc, vocab: Vocab, cfg: EmbeddingConfig, lim: Limits) -> explorer.Batch:
@@ -271,7 +283,6 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
         st.error(str(exc))
         return None
 
-    st.markdown(CHIP_CSS, unsafe_allow_html=True)
     for b, sentence in enumerate(batch.sentences):
         st.markdown(chips_html(sentence, batch.cut[b]), unsafe_allow_html=True)
     notes(batch, vocab, cfg, corpus)
@@ -397,7 +408,8 @@ def project_pair(job_key: str, _before: np.ndarray, _after: np.ndarray):
 
 
 def training_controls(cfg: EmbeddingConfig, lim: Limits) -> tuple[ModelConfig, TrainConfig]:
-    c1, c2, c3, c4, c5, c6 = st.columns([3, 2, 2, 2, 2, 2])
+    box = st.expander("Training settings") if st.session_state["presentation"] else st.container()
+    c1, c2, c3, c4, c5, c6 = box.columns([3, 2, 2, 2, 2, 2])
     steps = c1.slider("Steps", 10, lim.max_train_steps, key="steps", step=10)
     batch_size = c2.select_slider("Batch size", [1, 4, 8, 16, 32, 64, 128, 256], key="batch_size")
     lr = c3.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 1e-1], key="learning_rate",
@@ -674,6 +686,7 @@ def main() -> None:
     init_state(lim)
     enc, tokenizer, corpus, corpus_ids, cfg = sidebar_controls(lim)
     style = figures.style(presentation=st.session_state["presentation"])
+    st.markdown(CHIP_CSS + (PRESENTATION_CSS if style.presentation else ""), unsafe_allow_html=True)
     st.title("How a GPT turns text into vectors")
     st.caption("tiktoken splits text into tokens; `nn.Embedding` tables turn them into vectors.")
     tab_embed, tab_train = st.tabs(["1 · Embeddings", "2 · Training"])
@@ -692,9 +705,10 @@ def share_link() -> None:
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
     base = (st.context.url or "http://localhost:8501/").split("?")[0]
-    st.sidebar.markdown("### Share this view")
-    st.sidebar.code(base + ("?" + urlencode(params) if params else ""), language=None, wrap_lines=True)
-    st.sidebar.caption("Copy the link (button at its right): it opens this exact view, the same numbers"
+    box = st.sidebar.container(key="share")
+    box.markdown("### Share this view")
+    box.code(base + ("?" + urlencode(params) if params else ""), language=None, wrap_lines=True)
+    box.caption("Copy the link (button at its right): it opens this exact view, the same numbers"
                        " and the same trained model." + (" Not included: " + "; ".join(left_out) if left_out else ""))
 
 

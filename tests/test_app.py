@@ -329,3 +329,16 @@ def test_training_extras_evolution_positions_comparison():
         at.run()
     names = {t["name"] for t in figures_of(at)["loss_comparison"]["data"]}
     assert names == {"learned", "sinusoidal"}
+
+
+def test_community_cloud_entry_point_runs_in_hosted_mode(monkeypatch):
+    monkeypatch.setenv("EMBEDVIZ_HOSTED", "1")
+    at = AppTest.from_file(str(Path(APP).parent / "cloud" / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "heatmap_2" in figures_of(at)
+    assert at.sidebar.slider(key="dim").max == 768  # hosted bounds
+    assert any("Public instance" in c.value for c in at.sidebar.caption)
+    at.sidebar.select_slider(key="vocab_size").set_value(65536).run()
+    at.sidebar.slider(key="dim").set_value(768).run()
+    assert any("the limit is 10,000,000" in e for e in messages(at, "error"))
