@@ -8,6 +8,7 @@ that follows to finish before anything is read back from the DOM.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -147,12 +148,22 @@ def open_page(browser, url: str, viewport: dict | None = None) -> Watched:
     return w
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
 def page(browser, server, request):
+    """A fresh visitor on the shared server; a failed test leaves <test name>-failed.png."""
     w = open_page(browser, server)
     wait_ready(w.page)
     yield w
-    shot(w.page, request.node.name + "-end")
+    report = getattr(request.node, "report_call", None)
+    if report is None or report.failed:
+        shot(w.page, request.node.name + "-failed")
     w.page.context.close()
 
 
@@ -287,10 +298,13 @@ def open_tab(p, label: str) -> None:
 # ---------------------------------------------------------------- reading the page back
 
 def shapes(p) -> list[str]:
-    """Every inline code text in the main area that shows a torch shape."""
-    return p.evaluate(
-        "() => Array.from(document.querySelectorAll('[data-testid=\"stMain\"] "
-        "[data-testid=\"stMarkdownContainer\"] code')).map(e => e.innerText).filter(t => t.includes('Size'))")
+    """Every "name.shape = torch.Size([...])" the visible main area shows, wherever it is (markdown
+    code, chart titles), e.g. "x.shape = torch.Size([1, 12, 32])", "wte.weight.shape = torch.Size([256, 32])"."""
+    text = p.locator('[data-testid="stMain"]').inner_text()
+    return [" ".join(m.split()) for m in _SHAPE.findall(text)]
+
+
+_SHAPE = re.compile(r"[\w.]+\s*=\s*torch\.Size\(\[[\d,\s]*\]\)")
 
 
 def chip_tokens(p) -> list[list[str]]:
@@ -357,6 +371,7 @@ def shot(p, name: str, *, full: bool = True) -> Path:
     path = SHOTS / f"{name}.png"
     if p.is_closed():
         return path
+    p.mouse.move(0, 0)  # no hover box or tooltip over the picture
     size = p.viewport_size or VIEWPORT
     height = size["height"]
     if full:
