@@ -6,6 +6,7 @@ state and caches what every visitor shares.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import html
 import threading
@@ -95,13 +96,18 @@ def token_table(vocab_size: int, dim: int, seed: int):
 
 
 @st.cache_resource(show_spinner=False)
-def umap_warm_up() -> threading.Thread:
-    """Once per server: load umap's compiled code in the background before anyone needs it."""
+def warm_up() -> threading.Thread:
+    """Once per server, in the background: start the training fork server (torch loaded once) and
+    load umap's compiled code, before anyone presses Train."""
     # umap imports pandas, which Streamlit also imports lazily while drawing: importing it here first
     # keeps the two threads from meeting a half-initialised module
     import pandas  # noqa: F401
 
-    thread = threading.Thread(target=projection.warm_up, name="umap-warm-up", daemon=True)
+    def work() -> None:
+        jobs.warm_up()
+        projection.warm_up()
+
+    thread = threading.Thread(target=work, name="embedviz-warm-up", daemon=True)
     thread.start()
     return thread
 
@@ -394,7 +400,7 @@ def trainer() -> jobs.Trainer:
     """One registry per server: trainings are shared between visitors and bounded in number."""
     lim = limits()
     return jobs.Trainer(max_running=lim.max_concurrent_trainings, max_kept=lim.max_kept_models,
-                        max_seconds=lim.max_train_seconds)
+                        max_seconds=lim.max_train_seconds, isolated=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -463,7 +469,7 @@ def job_key(model_cfg: ModelConfig, train_cfg: TrainConfig, corpus, enc) -> str:
 
 def start_training(model_cfg: ModelConfig, train_cfg: TrainConfig, corpus, enc, rows: np.ndarray) -> jobs.Job:
     return trainer().submit(job_key(model_cfg, train_cfg, corpus, enc),
-                            lambda **kw: training.train(model_cfg, train_cfg, rows, **kw))
+                            functools.partial(training.train, model_cfg, train_cfg, rows))
 
 
 @st.fragment(run_every=0.5)
@@ -681,7 +687,7 @@ def nearest_neighbours(view: space.Space, wte0: np.ndarray, wte1: np.ndarray, ba
 def main() -> None:
     st.set_page_config(page_title="embedviz: how GPT turns text into vectors", page_icon="🔢",
                        layout="wide")
-    umap_warm_up()
+    warm_up()
     lim = limits()
     init_state(lim)
     enc, tokenizer, corpus, corpus_ids, cfg = sidebar_controls(lim)

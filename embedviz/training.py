@@ -50,6 +50,20 @@ class TrainResult:
     tokens_per_s: float
     held_out_tokens: int = 0  # size of the corpus's end kept out of training
 
+    def __getstate__(self) -> dict:
+        """Pickled by value (config + numpy weights), so a result can leave a training process."""
+        state = self.__dict__.copy()
+        weights = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        state["model"] = (self.model.cfg, weights)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        cfg, weights = state["model"]
+        model = TinyGPT(cfg)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        state["model"] = model.eval()
+        self.__dict__.update(state)
+
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"

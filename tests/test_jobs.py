@@ -96,3 +96,76 @@ def test_training_threads_are_not_starved_by_busy_threads():
 
     Trainer(max_running=1, max_kept=1, max_seconds=1)
     assert sys.getswitchinterval() <= SWITCH_INTERVAL_S
+
+
+# ---- isolated: each job in its own process (what the server uses)
+
+def _steps(n: int, *, on_progress, should_stop):
+    for i in range(n):
+        if should_stop():
+            return SimpleNamespace(step=i, stopped_early=True)
+        on_progress(i)
+        time.sleep(0.01)
+    return SimpleNamespace(step=n, stopped_early=False)
+
+
+def _fail(*, on_progress, should_stop):
+    raise ValueError("corpus too short")
+
+
+def _die(*, on_progress, should_stop):
+    import os
+
+    os._exit(3)
+
+
+def test_isolated_job_reports_progress_and_result():
+    from functools import partial
+
+    t = Trainer(max_running=1, max_kept=4, max_seconds=60, isolated=True)
+    job = t.submit("k", partial(_steps, 5))
+    assert job.done.wait(60), job.state
+    assert job.state == DONE and job.result.step == 5 and job.history == [0, 1, 2, 3, 4]
+
+
+def test_isolated_job_stops_and_keeps_its_result():
+    from functools import partial
+
+    t = Trainer(max_running=1, max_kept=4, max_seconds=60, isolated=True)
+    job = t.submit("k", partial(_steps, 100_000))
+    deadline = time.monotonic() + 60
+    while not job.history and time.monotonic() < deadline:
+        time.sleep(0.02)
+    job.stop()
+    assert job.done.wait(30)
+    assert job.state == STOPPED and 0 < job.result.step < 100_000
+
+
+def test_isolated_errors_and_crashes_are_reported():
+    t = Trainer(max_running=2, max_kept=4, max_seconds=60, isolated=True)
+    failed, died = t.submit("a", _fail), t.submit("b", _die)
+    assert failed.done.wait(60) and died.done.wait(60)
+    assert failed.state == FAILED and "corpus too short" in failed.error
+    assert died.state == FAILED and "exit code 3" in died.error
+
+
+def test_isolated_training_result_crosses_processes_intact():
+    from functools import partial
+
+    import numpy as np
+    import torch
+
+    from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
+    from embedviz.training import train
+
+    cfg = ModelConfig(EmbeddingConfig(vocab_size=16, dim=8, positions=4, seed=2), n_layer=1, n_head=2)
+    tcfg = TrainConfig(steps=10, batch_size=4, eval_every=5, snapshot_every=5)
+    rows = np.arange(300) % 16
+    t = Trainer(max_running=1, max_kept=4, max_seconds=60, isolated=True)
+    job = t.submit("k", partial(train, cfg, tcfg, rows))
+    assert job.done.wait(120) and job.state == DONE, job.error
+    here = train(cfg, tcfg, rows)
+    assert torch.equal(job.result.model.wte.weight, here.model.wte.weight)
+    assert job.result.model.lm_head.weight is job.result.model.wte.weight  # still tied
+    assert [p.step for p in job.history] == [h[0] for h in here.history]
+    np.testing.assert_array_equal(job.result.snapshots[-1][1], here.snapshots[-1][1])
