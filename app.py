@@ -297,7 +297,7 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
     wpe = explorer.position_table(cfg.positions, cfg.dim, state)
     out = explorer.embed(batch, wte, wpe)
 
-    B, T = batch.shape
+    B = batch.shape[0]
     b = 0
     if B > 1:
         if st.session_state.get("sentence") not in range(B):
@@ -309,23 +309,9 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
         f"`wte.weight.shape` = `torch.Size([{cfg.vocab_size}, {cfg.dim}])` · "
         f"`wpe.weight.shape` = `torch.Size([{cfg.positions}, {cfg.dim}])`"
     )
-    mask = batch.mask[b]
-    tok = out.tok[b].detach().numpy().copy()
-    pos = np.broadcast_to(out.pos.detach().numpy(), tok.shape).copy()
-    x = out.x[b].detach().numpy().copy()
-    for a in (tok, pos, x):
-        a[~mask] = np.nan
+    view = explorer.sentence_view(batch, out, b)
+    tok, pos, x, labels, hover = view.tok, view.pos, view.x, list(view.labels), list(view.hover)
     zmax = figures.shared_zmax(tok, pos, x)
-    sentence = batch.sentences[b]
-    labels, hover = [], []
-    for p in range(T):
-        if mask[p]:
-            t = sentence[p]
-            labels.append(t.label)
-            hover.append({"token": t.label, "id": t.token_id, "row": t.row, "position": p, "pad": False})
-        else:
-            labels.append("pad")
-            hover.append({"token": "pad", "id": None, "row": None, "position": p, "pad": True})
     panels = [
         ("Token embeddings wte(ids)", f"tok.shape = {explorer.shape_text(out.tok)}", tok, EXPLAIN_TOK),
         ("Positional embeddings wpe(pos)", f"pos.shape = {explorer.shape_text(out.pos)}", pos, EXPLAIN_POS),
@@ -580,22 +566,14 @@ def training_downloads(job: jobs.Job, view: space.Space, vocab: Vocab, corpus) -
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def evolution_frames(job_key: str, _snapshots: list, _rows: np.ndarray, scored: tuple) -> tuple[list, list]:
-    """A projection per snapshot, each initialised from the previous one so points move smoothly,
-    and the kNN agreement per snapshot (in all d dimensions)."""
-    frames, agreement, previous = [], [], None
-    for step, wte, _ in _snapshots:
-        m = wte[_rows]
-        previous = projection.project(m, init=previous).xy
-        frames.append((step, previous))
-        agreement.append(neighbours.knn_agreement(m, list(scored), k=5))
-    return frames, agreement
+def evolution_frames(job_key: str, _snapshots: list, _view: space.Space) -> tuple[list, list]:
+    return space.evolution(_snapshots, _view)
 
 
 def evolution_view(job: jobs.Job, view: space.Space, style) -> None:
     snaps = job.result.snapshots
     with st.spinner(f"Projecting {len(snaps)} snapshots…"):
-        frames, agreement = evolution_frames(job.key, snaps, view.rows, view.scored)
+        frames, agreement = evolution_frames(job.key, snaps, view)
     colours = figures.class_colors(view.classes, style=style)
     left, right = st.columns([3, 2])
     left.plotly_chart(
@@ -630,7 +608,7 @@ def positions_section(job: jobs.Job, model_cfg: ModelConfig, train_cfg: TrainCon
     if learned:
         tables.append(("sinusoidal (Vaswani et al.)", sinusoid, "pos_sinusoid"))
     for col, (title, table, key) in zip(st.columns(len(tables)), tables):
-        col.plotly_chart(figures.similarity_heatmap(cosine_matrix(table), title=f"cosine · {title}",
+        col.plotly_chart(figures.similarity_heatmap(neighbours.cosine_matrix(table), title=f"cosine · {title}",
                                                     style=style), key=key, theme=None)
         col.plotly_chart(figures.embedding_heatmap(table, title=title, zmax=figures.shared_zmax(table),
                                                    style=style), key=key + "_table", theme=None)
@@ -647,11 +625,6 @@ def positions_section(job: jobs.Job, model_cfg: ModelConfig, train_cfg: TrainCon
     elif other_job.result is not None:
         runs = {model_cfg.positional: job.result.history, other.positional: other_job.result.history}
         st.plotly_chart(figures.loss_comparison(runs, style=style), key="loss_comparison", theme=None)
-
-
-def cosine_matrix(m: np.ndarray) -> np.ndarray:
-    unit = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-    return unit @ unit.T
 
 
 def highlighted_points(view: space.Space, batch) -> list[int]:

@@ -174,6 +174,33 @@ def embed(batch: Batch, wte: torch.Tensor, wpe: torch.Tensor) -> Embedded:
     return Embedded(tok, pos, tok + pos)  # (B, T, d) + (T, d) broadcasts over B
 
 
+@dataclass(frozen=True)
+class SentenceView:
+    """One sentence of the batch as the page draws it: padded positions are NaN, never data."""
+
+    tok: np.ndarray  # (T, d)
+    pos: np.ndarray  # (T, d)
+    x: np.ndarray  # (T, d)
+    labels: tuple[str, ...]  # token text per position ("pad" for padding)
+    hover: tuple[dict, ...]  # token, id, row, position, pad per position
+
+
+def sentence_view(batch: Batch, out: Embedded, b: int) -> SentenceView:
+    mask = batch.mask[b]  # (T,)
+    tok = out.tok[b].detach().numpy().copy()  # (T, d)
+    pos = np.broadcast_to(out.pos.detach().numpy(), tok.shape).copy()  # (T, d)
+    x = out.x[b].detach().numpy().copy()  # (T, d)
+    for a in (tok, pos, x):
+        a[~mask] = np.nan
+    labels, hover = [], []
+    for p, real in enumerate(mask):
+        t = batch.sentences[b][p] if real else None
+        labels.append(t.label if t else "pad")
+        hover.append({"token": t.label if t else "pad", "id": t.token_id if t else None,
+                      "row": t.row if t else None, "position": p, "pad": not real})
+    return SentenceView(tok, pos, x, tuple(labels), tuple(hover))
+
+
 def shape_text(shape: torch.Tensor | tuple[int, ...]) -> str:
     """A shape as torch prints it, e.g. torch.Size([1, 4, 16])."""
     return str(shape.shape if isinstance(shape, torch.Tensor) else torch.Size(shape))

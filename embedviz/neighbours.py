@@ -19,6 +19,12 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return m / np.where(norms > 0, norms, 1.0)  # (N, d); zero rows stay zero
 
 
+def cosine_matrix(matrix: np.ndarray) -> np.ndarray:
+    """(N, N) cosine similarity of every row with every other (zero rows: 0)."""
+    unit = _unit_rows(matrix)  # (N, d)
+    return unit @ unit.T
+
+
 def cosine_neighbours(
     matrix: np.ndarray, row: int, *, k: int = 10, candidates: np.ndarray | None = None
 ) -> list[tuple[int, float]]:

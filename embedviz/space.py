@@ -5,11 +5,13 @@ meaning to organise. Above `max_points` rows only the most frequent are kept, wi
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import tiktoken
 
+from embedviz import neighbours, projection
 from embedviz.corpus import Corpus, token_class
 from embedviz.tokens import token_bytes
 from embedviz.vocab import Vocab
@@ -53,3 +55,18 @@ def select(vocab: Vocab, corpus: Corpus, enc: tiktoken.Encoding, *, max_points: 
         scored=scored,
         note=note,
     )
+
+
+def evolution(snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], space: Space
+              ) -> tuple[list[tuple[int, np.ndarray]], list[float]]:
+    """A 2D layout per training snapshot, each started from (and aligned to) the one before so
+    points move smoothly, and the kNN class agreement per snapshot in all d dimensions."""
+    frames: list[tuple[int, np.ndarray]] = []
+    agreement: list[float] = []
+    previous = None
+    for step, wte, _ in snapshots:
+        m = wte[space.rows]  # (N, d)
+        previous = projection.project(m, init=previous).xy  # (N, 2)
+        frames.append((step, previous))
+        agreement.append(neighbours.knn_agreement(m, space.scored, k=5))
+    return frames, agreement

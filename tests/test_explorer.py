@@ -172,3 +172,14 @@ def test_config_bounds(changes, message):
 
     with pytest.raises(ValueError, match=message):
         replace(EmbeddingConfig(), **changes).validate()
+
+
+def test_sentence_view_masks_padding(enc, small_vocab):
+    batch = explorer.from_text("a\nthe cat sat", enc=enc, vocab=small_vocab, positions=8)
+    out = explorer.embed(batch, *explorer.tables(EmbeddingConfig(100, 4, 8, 0)))
+    view = explorer.sentence_view(batch, out, 0)
+    assert view.x.shape == (3, 4)
+    assert np.isfinite(view.x[0]).all() and np.isnan(view.x[1:]).all() and np.isnan(view.pos[1:]).all()
+    assert view.labels == ("a", "pad", "pad")
+    assert [h["pad"] for h in view.hover] == [False, True, True]
+    np.testing.assert_array_equal(view.x[0], out.x[0, 0].detach().numpy())

@@ -84,3 +84,12 @@ def test_chance_agreement():
     assert chance_agreement(["a", "b", "c"]) == 0.0
     with pytest.raises(ValueError, match="two labelled rows"):
         chance_agreement(["a", None])
+
+
+def test_cosine_matrix():
+    from embedviz.neighbours import cosine_matrix
+
+    m = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [0.0, 0.0]])
+    sim = cosine_matrix(m)
+    np.testing.assert_allclose(sim[:3, :3], [[1, 0, -1], [0, 1, 0], [-1, 0, 1]], atol=1e-12)
+    assert (sim[3] == 0).all()

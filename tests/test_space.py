@@ -1,0 +1,52 @@
+import numpy as np
+
+from embedviz import corpus, space
+from embedviz.vocab import Vocab
+
+
+def toy(enc, vocab_size=256):
+    c = corpus.toy_world(enc, n_sentences=400)
+    ids = enc.encode(c.text)
+    return c, Vocab.build(enc, vocab_size, reference_ids=ids)
+
+
+def test_select_draws_seen_rows_most_frequent_first(enc):
+    c, v = toy(enc)
+    s = space.select(v, c, enc, max_points=3000)
+    assert (v.frequency[s.rows] > 0).all() and v.unk_row not in s.rows
+    assert list(s.frequencies) == sorted(s.frequencies, reverse=True)
+    assert len(s.tokens) == len(s.classes) == len(s.scored) == s.rows.size
+    assert s.note is None
+    # toy-world classes are scored, function words and punctuation are not
+    labelled = {cl for cl in s.scored if cl}
+    assert labelled <= set(corpus.WORDS) and len(labelled) >= 10
+    assert None in s.scored
+
+
+def test_select_caps_points_with_a_note(enc):
+    c, v = toy(enc)
+    s = space.select(v, c, enc, max_points=20)
+    assert s.rows.size == 20 and "20 most frequent" in s.note
+
+
+def test_other_corpora_are_scored_by_token_kind(enc):
+    c = corpus.python_docs()
+    ids = enc.encode(c.text[:20000])
+    v = Vocab.build(enc, 300, reference_ids=ids)
+    s = space.select(v, c, enc, max_points=3000)
+    assert set(s.scored) <= {"word", "number", "punctuation", "whitespace", "other"}
+
+
+def test_evolution_follows_snapshots(enc):
+    c, v = toy(enc, vocab_size=64)
+    s = space.select(v, c, enc, max_points=3000)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(64, 8)).astype(np.float32)
+    snaps = [(0, a, a[:4]), (10, a + 0.01, a[:4]), (20, a + 0.02, a[:4])]
+    frames, agreement = space.evolution(snaps, s)
+    assert [f[0] for f in frames] == [0, 10, 20]
+    assert all(f[1].shape == (s.rows.size, 2) for f in frames)
+    assert len(agreement) == 3 and all(0 <= x <= 1 for x in agreement)
+    # nearly identical snapshots started from each other stay nearly in place
+    spread = np.ptp(frames[0][1], axis=0).max()
+    assert np.abs(frames[1][1] - frames[0][1]).mean() < 0.25 * spread
