@@ -32,6 +32,8 @@ VOCAB_STOPS = (2, 3, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100, 128, 200, 256, 300, 4
                1024, 2000, 2048, 4096, 5000, 8192, 10000, 16384, 20000, 32768, 50257, 65536)
 CORPORA = {"toy": "Toy world (generated)", "pydocs": "Python documentation", "upload": "Your own (.txt)"}
 BPE = "bpe"
+# what a training process re-imports with this file: loaded once by the fork server instead
+PRELOAD = ("streamlit", "embedviz.training", "embedviz.figures", "embedviz.bpe", "embedviz.export")
 BPE_DESCRIPTION = "your own: a BPE trained on the corpus"
 
 
@@ -104,7 +106,7 @@ def warm_up() -> threading.Thread:
     import pandas  # noqa: F401
 
     def work() -> None:
-        jobs.warm_up()
+        jobs.warm_up(PRELOAD)
         projection.warm_up()
 
     thread = threading.Thread(target=work, name="embedviz-warm-up", daemon=True)
@@ -386,7 +388,7 @@ def trainer() -> jobs.Trainer:
     """One registry per server: trainings are shared between visitors and bounded in number."""
     lim = limits()
     return jobs.Trainer(max_running=lim.max_concurrent_trainings, max_kept=lim.max_kept_models,
-                        max_seconds=lim.max_train_seconds, isolated=True)
+                        max_seconds=lim.max_train_seconds, isolated=True, preload=PRELOAD)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -691,4 +693,7 @@ def share_link() -> None:
                        " and the same trained model." + (" Not included: " + "; ".join(left_out) if left_out else ""))
 
 
-main()
+# Training processes re-import this file as "__mp_main__" (multiprocessing's rule for the main
+# module); the guard keeps them from drawing the page. Streamlit runs it as "__main__".
+if __name__ == "__main__":
+    main()

@@ -10,4 +10,5 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("EMBEDVIZ_HOSTED", "1")
 sys.path.insert(0, str(ROOT))
-runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+if __name__ == "__main__":  # training processes import this file as "__mp_main__": no page there
+    runpy.run_path(str(ROOT / "app.py"), run_name="__main__")

@@ -26,7 +26,7 @@ QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped",
 # 5 ms: 100 steps took 47 s instead of 1.7 s. At 0.5 ms they took 1.6 s (measured on 2 cores).
 # Ten busy pages still starve a training thread, hence isolated=True for the server.
 SWITCH_INTERVAL_S = 0.0005
-PRELOAD = ["embedviz.training"]  # imported once by the fork server, so each training starts at once
+PRELOAD = ("embedviz.training",)  # imported once by the fork server, so each training starts at once
 
 
 @dataclass
@@ -53,7 +53,11 @@ class Job:
 class Trainer:
     """The registry of jobs. Thread-safe; one instance per server process."""
 
-    def __init__(self, *, max_running: int, max_kept: int, max_seconds: float, isolated: bool = False) -> None:
+    def __init__(self, *, max_running: int, max_kept: int, max_seconds: float, isolated: bool = False,
+                 preload: tuple[str, ...] = PRELOAD) -> None:
+        """preload: modules the fork server imports once; include what the main module imports,
+        since every training process re-imports the main module (guarded by __name__)."""
+        self._preload = preload
         self._slots = threading.Semaphore(max_running)
         self._max_kept = max_kept
         self._max_seconds = max_seconds
@@ -113,8 +117,10 @@ class Trainer:
                 return job.stop_requested.is_set() or time.monotonic() > deadline
 
             try:
-                run = _in_process if self._isolated else _in_thread
-                job.result = run(work, on_progress, should_stop)
+                if self._isolated:
+                    job.result = _in_process(work, on_progress, should_stop, preload=self._preload)
+                else:
+                    job.result = work(on_progress=on_progress, should_stop=should_stop)
                 job.state = STOPPED if getattr(job.result, "stopped_early", False) else DONE
             except Exception as exc:  # reported on the page; the server keeps serving
                 job.error = f"{type(exc).__name__}: {exc}"
@@ -128,31 +134,27 @@ class Trainer:
             del self._jobs[key]
 
 
-def _in_thread(work: Callable[..., Any], on_progress, should_stop) -> Any:
-    return work(on_progress=on_progress, should_stop=should_stop)
-
-
 _context_lock = threading.Lock()
 
 
-def context() -> mp.context.BaseContext:
+def context(preload: tuple[str, ...] = PRELOAD) -> mp.context.BaseContext:
     """The fork server's context; the server process itself starts on first use (or warm_up)."""
     with _context_lock:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        ctx.set_forkserver_preload(list(preload))
         return ctx
 
 
-def warm_up() -> None:
+def warm_up(preload: tuple[str, ...] = PRELOAD) -> None:
     """Start the fork server now (it imports torch once, ~2 s) rather than at the first Train."""
     from multiprocessing import forkserver
 
-    context()
+    context(preload)
     forkserver.ensure_running()
 
 
-def _in_process(work: Callable[..., Any], on_progress, should_stop) -> Any:
-    ctx = context()
+def _in_process(work: Callable[..., Any], on_progress, should_stop, *, preload: tuple[str, ...]) -> Any:
+    ctx = context(preload)
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     proc = ctx.Process(target=_child, args=(work, sender, stop), daemon=True, name="embedviz-training")
