@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,42 @@ def start_server(env_extra: dict | None = None):
     raise RuntimeError(f"streamlit did not start; see {log.name}")
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, timeout: float = 2) -> bool:
     try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as r:
             return r.status == 200
     except OSError:
         return False
+
+
+def server_log(url: str) -> Path:
+    return ARTIFACTS / f"streamlit-{url.rsplit(':', 1)[1]}.log"
+
+
+def log_problems(url: str) -> list[str]:
+    """Tracebacks in the server's log (the browser never sees these), and runs of app.py outside
+    `streamlit run`; other threads' log lines interleaved with a traceback are left out of it."""
+    everything = server_log(url).read_text(errors="replace").splitlines()
+    lines = [ln for ln in everything if " WARNING " not in ln]
+    problems = []
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last):"):
+            start = i - 1 if i and lines[i - 1].startswith("Exception in thread") else i
+            block = lines[start:i + 60]
+            end = next((j for j, ln in enumerate(block[2:], 2) if ln and not ln[0].isspace()), len(block) - 1)
+            problems.append("\n".join(block[:end + 1]))
+    bare = sum("missing ScriptRunContext" in ln for ln in everything)
+    if bare:
+        problems.append(f"{bare} x 'missing ScriptRunContext': app.py ran outside `streamlit run` "
+                        "(e.g. re-imported as __mp_main__ by a multiprocessing child)")
+    return problems
+
+
+def warn_about_log(url: str) -> None:
+    problems = log_problems(url)
+    if problems:
+        warnings.warn(f"{server_log(url).name}: {len(problems)} problem(s) in the server log; the first:\n"
+                      + problems[0][-1500:], stacklevel=1)
 
 
 def stop_server(proc) -> None:
@@ -89,6 +120,7 @@ def server():
     proc, url = start_server()
     yield url
     stop_server(proc)
+    warn_about_log(url)
 
 
 @pytest.fixture(scope="session")
@@ -173,18 +205,17 @@ HEATMAPS = ("heatmap_0", "heatmap_1", "heatmap_2")
 # Streamlit marks its root with data-test-script-state="running" | "notRunning" (its own e2e tests
 # wait on it); counting the transitions tells a finished rerun from one that has not started yet.
 _COUNT_RUNS_JS = """
-window.__evRuns = {started: 0, finished: 0};
+window.__evRuns = {started: 0};
 new MutationObserver(changes => {
     for (const c of changes) {
         const now = c.target.getAttribute('data-test-script-state');
         if (now === 'running' && c.oldValue !== 'running') window.__evRuns.started++;
-        if (now !== 'running' && c.oldValue === 'running') window.__evRuns.finished++;
     }
 }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
                       attributeFilter: ['data-test-script-state']});
 """
 _IDLE_JS = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]'); "
-            "return !!a && a.getAttribute('data-test-script-state') !== 'running' && "
+            "return !!a && a.getAttribute('data-test-script-state') === 'notRunning' && "
             "a.getAttribute('data-test-connection-state') === 'CONNECTED' && "
             "!document.querySelector('[data-testid=\"stStatusWidget\"]'); }")
 _HEATMAPS_JS = ("() => ['heatmap_0', 'heatmap_1', 'heatmap_2'].every(k => { "
@@ -371,7 +402,8 @@ def shot(p, name: str, *, full: bool = True) -> Path:
     path = SHOTS / f"{name}.png"
     if p.is_closed():
         return path
-    p.mouse.move(0, 0)  # no hover box or tooltip over the picture
+    p.mouse.move(0, 0)  # no hover box or tooltip over the picture (a focused button shows its help)
+    p.evaluate("() => document.activeElement && document.activeElement.blur()")
     size = p.viewport_size or VIEWPORT
     height = size["height"]
     if full:
@@ -390,11 +422,15 @@ def shot(p, name: str, *, full: bool = True) -> Path:
     return path
 
 
-def element_shot(p, selector: str, name: str) -> Path:
-    """A screenshot of one element (e.g. the chips, or one chart)."""
+def element_shot(p, selector: str, name: str, *, keep_hover: bool = False) -> Path:
+    """A screenshot of one element (e.g. the chips, or one chart); keep_hover keeps the mouse where
+    it is (to show a hover box), otherwise it is moved away first."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     el = p.locator(selector).first
+    if not keep_hover:
+        p.mouse.move(0, 0)
+        time.sleep(0.5)  # plotly's toolbar fades out
     el.scroll_into_view_if_needed()
     el.screenshot(path=str(path))
     return path
