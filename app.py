@@ -34,7 +34,7 @@ CORPORA = {"toy": "Toy world (generated)", "pydocs": "Python documentation", "up
 BPE = "bpe"
 # what a training process re-imports with this file: loaded once by the fork server instead
 PRELOAD = ("streamlit", "embedviz.training", "embedviz.figures", "embedviz.bpe", "embedviz.export")
-BPE_DESCRIPTION = "your own: a BPE trained on the corpus"
+BPE_DESCRIPTION = "your own, from the corpus"
 
 
 # ---------------------------------------------------------------- cached, shared by every visitor
@@ -45,14 +45,15 @@ def load_encoding(name: str):
 
 
 @st.cache_resource(show_spinner="Preparing the corpus…", max_entries=8)
-def load_corpus(kind: str, encoding: str, _upload: bytes | None = None, upload_key: str = ""):
+def load_corpus(kind: str, encoding: str, _upload: bytes | None = None, upload_key: str = "",
+                filename: str = ""):
     """The active corpus (the toy world's words are picked to be single tokens of `encoding`);
     uploads are keyed by their hash."""
     if kind == "toy":
         return corpora.toy_world(load_encoding(encoding))
     if kind == "pydocs":
         return corpora.python_docs()
-    return corpora.from_upload(_upload or b"", filename="upload.txt", max_bytes=limits().max_upload_bytes)
+    return corpora.from_upload(_upload or b"", filename=filename, max_bytes=limits().max_upload_bytes)
 
 
 @st.cache_resource(show_spinner="Tokenising the corpus…", max_entries=8)
@@ -146,6 +147,8 @@ def sidebar_controls(lim: Limits):
 
     sb.markdown("### Tokenizer and corpus")
     name = sb.selectbox("Tokenizer", (*tokens.OFFERED, BPE), key="encoding",
+                        help="tiktoken encodings; cl100k_base works offline. gpt2 and o200k_base are "
+                             "downloaded on first use. bpe trains a tokenizer on the corpus.",
                         format_func=lambda n: f"{n} · {tokens.DESCRIPTIONS.get(n, BPE_DESCRIPTION)}")
     base = "cl100k_base" if name == BPE else name
     try:
@@ -200,7 +203,8 @@ def corpus_controls(sb, kind: str, encoding: str, lim: Limits):
         else:
             data = upload.getvalue()
             try:
-                return load_corpus("upload", encoding, data, upload_key=hashlib.sha256(data).hexdigest())
+                return load_corpus("upload", encoding, data, upload_key=hashlib.sha256(data).hexdigest(),
+                                   filename=upload.name)
             except ValueError as exc:
                 sb.error(str(exc))
                 sb.info("Using the toy world instead.")
@@ -354,7 +358,8 @@ def notes(batch: explorer.Batch, vocab: Vocab, cfg: EmbeddingConfig, corpus) -> 
     for b, n in enumerate(batch.cut):
         if n:
             st.warning(f"Sentence {b} has {n + cfg.positions} tokens but the model has only "
-                       f"{cfg.positions} learned positions (P): the last {n} were cut.")
+                       f"{cfg.positions} learned position{'s' if cfg.positions > 1 else ''} (P): "
+                       f"the last {n} {'were' if n > 1 else 'was'} cut.")
     if batch.n_unk:
         st.info(f"{batch.n_unk} token(s) have no row of their own in a {cfg.vocab_size:,}-row table and "
                 f"share the <unk> row (rows go to the most frequent tokens of {corpus.title}).")
@@ -605,12 +610,13 @@ def positions_section(job: jobs.Job, model_cfg: ModelConfig, train_cfg: TrainCon
     emb = model_cfg.embedding
     sinusoid = model.sinusoidal_positions(emb.positions, emb.dim).numpy()
     learned = model_cfg.positional == "learned"
-    tables = [("wpe at initialisation", wpe0, "pos_before")] if learned else []
-    tables += [("wpe after training" if learned else "sinusoidal (used in this run)", wpe1, "pos_after")]
+    tables = [("learned wpe, at start", wpe0, "pos_before")] if learned else []
+    tables += [("learned wpe, trained" if learned else "sinusoidal (this run)", wpe1, "pos_after")]
     if learned:
-        tables.append(("sinusoidal (Vaswani et al.)", sinusoid, "pos_sinusoid"))
+        tables.append(("sinusoidal", sinusoid, "pos_sinusoid"))
+    st.caption("Top: cosine similarity of every position with every other. Bottom: the tables themselves.")
     for col, (title, table, key) in zip(st.columns(len(tables)), tables):
-        col.plotly_chart(figures.similarity_heatmap(neighbours.cosine_matrix(table), title=f"cosine · {title}",
+        col.plotly_chart(figures.similarity_heatmap(neighbours.cosine_matrix(table), title=title,
                                                     style=style), key=key, theme=None)
         col.plotly_chart(figures.embedding_heatmap(table, title=title, zmax=figures.shared_zmax(table),
                                                    style=style), key=key + "_table", theme=None)

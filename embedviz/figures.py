@@ -618,6 +618,7 @@ def _layout(style: FigureStyle, title: str, *, subtitle: str | None = None, abov
         hoverlabel=dict(font=dict(size=style.hover_size, family=style.font_family),
                         bgcolor="white", bordercolor=style.text_color),
         legend=dict(font=dict(size=style.font_size)),
+        modebar=dict(orientation="v"),  # down the right edge, off the titles that carry the shapes
     )
 
 

