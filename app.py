@@ -668,7 +668,6 @@ def nearest_neighbours(view: space.Space, wte0: np.ndarray, wte1: np.ndarray, ba
 def main() -> None:
     st.set_page_config(page_title="embedviz: how GPT turns text into vectors", page_icon="🔢",
                        layout="wide")
-    warm_up()
     lim = limits()
     init_state(lim)
     enc, tokenizer, corpus, corpus_ids, cfg = sidebar_controls(lim)
@@ -684,6 +683,7 @@ def main() -> None:
     with tab_train:
         training_section(enc, corpus, corpus_ids, cfg, batch, lim, style)
     share_link()
+    warm_up()  # after the first page is drawn, so the first visitor does not wait for it
 
 
 def share_link() -> None:
