@@ -338,15 +338,7 @@ def loss_curve(
         )
     if not steps:
         _empty_note(fig, "No training steps yet.", style)
-    fig.update_layout(_layout(style, title), height=style.line_height)
-    fig.update_layout(legend=dict(x=1, xanchor="right", y=0.8, yanchor="top",
-                                  bgcolor="rgba(255,255,255,0.8)"))
-    fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
-                     tickfont=dict(size=style.tick_size), automargin=True, rangemode="tozero")
-    fig.update_yaxes(title=dict(text="loss (cross-entropy)", font=dict(size=style.font_size)),
-                     tickfont=dict(size=style.tick_size), automargin=True,
-                     type="log" if log_y else "linear")
-    return fig
+    return _loss_axes(fig, style, title, legend_y=0.8, log_y=log_y)  # legend clear of the baseline label
 
 
 def loss_comparison(
@@ -371,13 +363,19 @@ def loss_comparison(
         )
     if not runs:
         _empty_note(fig, "No training runs to compare yet.", style)
+    return _loss_axes(fig, style, title, legend_y=1.0, log_y=False)
+    return fig
+
+
+def _loss_axes(fig: go.Figure, style: FigureStyle, title: str, *, legend_y: float, log_y: bool) -> go.Figure:
     fig.update_layout(_layout(style, title), height=style.line_height)
-    fig.update_layout(legend=dict(x=1, xanchor="right", y=1, yanchor="top",
+    fig.update_layout(legend=dict(x=1, xanchor="right", y=legend_y, yanchor="top",
                                   bgcolor="rgba(255,255,255,0.8)"))
     fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
                      tickfont=dict(size=style.tick_size), automargin=True, rangemode="tozero")
     fig.update_yaxes(title=dict(text="loss (cross-entropy)", font=dict(size=style.font_size)),
-                     tickfont=dict(size=style.tick_size), automargin=True)
+                     tickfont=dict(size=style.tick_size), automargin=True,
+                     type="log" if log_y else "linear")
     return fig
 
 

@@ -238,15 +238,20 @@ def wait_for_training(at: AppTest, timeout: float = 120) -> AppTest:
     raise AssertionError("training did not finish")
 
 
-def test_training_flow_tiny():
+def train_tiny(steps: int) -> AppTest:
+    """A page that trained a small model (V 128, d 16, P 8) for `steps` steps."""
     at = fresh()
     at.sidebar.select_slider(key="vocab_size").set_value(128).run()
     at.sidebar.slider(key="dim").set_value(16).run()
     at.sidebar.slider(key="positions").set_value(8).run()
-    at.slider(key="steps").set_value(40).run()
+    at.slider(key="steps").set_value(steps).run()
     at.button(key="train").click().run()
     assert not at.exception
-    wait_for_training(at)
+    return wait_for_training(at)
+
+
+def test_training_flow_tiny():
+    at = train_tiny(40)
     assert not at.exception, at.exception
     figs = figures_of(at)
     assert {"scatter_before", "scatter_after", "loss_final", "pos_before", "pos_after"} <= set(figs)
@@ -308,13 +313,7 @@ def test_bad_link_parameters_are_ignored():
 
 
 def test_training_extras_evolution_positions_comparison():
-    at = fresh()
-    at.sidebar.select_slider(key="vocab_size").set_value(128).run()
-    at.sidebar.slider(key="dim").set_value(16).run()
-    at.sidebar.slider(key="positions").set_value(8).run()
-    at.slider(key="steps").set_value(50).run()
-    at.button(key="train").click().run()
-    wait_for_training(at)
+    at = train_tiny(50)
     figs = figures_of(at)
     assert {"pos_before", "pos_after", "pos_sinusoid", "pos_sinusoid_table"} <= set(figs)
     at.toggle(key="show_evolution").set_value(True).run()
