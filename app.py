@@ -397,13 +397,13 @@ def trainer() -> jobs.Trainer:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def project_pair(job_key: str, _before: np.ndarray, _after: np.ndarray):
-    """UMAP of the rows before and after training; the after-layout starts from and is aligned
-    to the before-layout so the eye can follow each point."""
-    cfg = ProjectionConfig()
-    before = projection.project(_before, cfg=cfg)
-    after = projection.project(_after, cfg=cfg, init=before.xy)
-    return before, after, projection.align(before.xy, after.xy)
+def before_after(job_key: str, _before: np.ndarray, _after: np.ndarray, scored: tuple):
+    """UMAP of the rows before and after training (the after-layout starts from, and comes back
+    aligned to, the before-layout so the eye can follow each point), and the kNN agreement of both."""
+    before = projection.project(_before)
+    after = projection.project(_after, init=before.xy)
+    agreement = (neighbours.knn_agreement(_before, scored, k=5), neighbours.knn_agreement(_after, scored, k=5))
+    return before, after, agreement
 
 
 def training_controls(cfg: EmbeddingConfig, lim: Limits) -> tuple[ModelConfig, TrainConfig]:
@@ -513,11 +513,9 @@ def training_results(job: jobs.Job, enc, corpus, vocab, batch, lim: Limits, styl
         return
     (_, wte0, wpe0), (_, wte1, wpe1) = result.snapshots[0], result.snapshots[-1]
     before_m, after_m = wte0[view.rows], wte1[view.rows]
-    agree0 = neighbours.knn_agreement(before_m, view.scored, k=5)
-    agree1 = neighbours.knn_agreement(after_m, view.scored, k=5)
     chance = neighbours.chance_agreement(view.scored)
     with st.spinner("Projecting the embedding space (UMAP)…"):
-        before, after, after_xy = project_pair(job.key, before_m, after_m)
+        before, after, (agree0, agree1) = before_after(job.key, before_m, after_m, view.scored)
 
     m1, m2, m3 = st.columns(3)
     m1.metric("Neighbours sharing a class, before", f"{agree0:.2f}")
@@ -535,7 +533,7 @@ def training_results(job: jobs.Job, enc, corpus, vocab, batch, lim: Limits, styl
     left.plotly_chart(figures.embedding_scatter(before.xy, title="wte at initialisation (random)",
                                                 note=before.note, **common),
                       key="scatter_before", theme=None)
-    right.plotly_chart(figures.embedding_scatter(after_xy, title=f"wte after {result.history[-1][0]} steps",
+    right.plotly_chart(figures.embedding_scatter(after.xy, title=f"wte after {result.history[-1][0]} steps",
                                                  note=after.note, **common),
                        key="scatter_after", theme=None)
     if view.note:
