@@ -397,13 +397,12 @@ def trainer() -> jobs.Trainer:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def before_after(job_key: str, _before: np.ndarray, _after: np.ndarray, scored: tuple):
-    """UMAP of the rows before and after training (the after-layout starts from, and comes back
-    aligned to, the before-layout so the eye can follow each point), and the kNN agreement of both."""
-    before = projection.project(_before)
-    after = projection.project(_after, init=before.xy)
-    agreement = (neighbours.knn_agreement(_before, scored, k=5), neighbours.knn_agreement(_after, scored, k=5))
-    return before, after, agreement
+def before_after(job_key: str, _wte0: np.ndarray, _wte1: np.ndarray, _view: space.Space):
+    """UMAP of the drawn rows before and after training (the after-layout starts from, and comes
+    back aligned to, the before-layout so the eye can follow each point), and their kNN agreement."""
+    before = projection.project(_wte0[_view.rows])
+    after = projection.project(_wte1[_view.rows], init=before.xy)
+    return before, after, (_view.agreement(_wte0), _view.agreement(_wte1))
 
 
 def training_controls(cfg: EmbeddingConfig, lim: Limits) -> tuple[ModelConfig, TrainConfig]:
@@ -451,7 +450,7 @@ def training_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, batch, lim: 
     if job.state == jobs.FAILED:
         st.error(f"Training failed: {job.error}")
         return
-    training_results(job, enc, corpus, vocab, batch, lim, style)
+    training_results(job, enc, corpus, vocab, batch, style)
     positions_section(job, model_cfg, train_cfg, corpus, enc, rows, style)
 
 
@@ -498,7 +497,7 @@ def history_of(job: jobs.Job) -> list[tuple[int, float, float | None]]:
     return [(p.step, p.train_loss, p.held_out_loss) for p in job.history]
 
 
-def training_results(job: jobs.Job, enc, corpus, vocab, batch, lim: Limits, style) -> None:
+def training_results(job: jobs.Job, enc, corpus, vocab, batch, style) -> None:
     result = job.result
     if job.state == jobs.STOPPED:
         st.warning(f"Training stopped at step {result.history[-1][0] if result.history else 0}; "
@@ -512,17 +511,19 @@ def training_results(job: jobs.Job, enc, corpus, vocab, batch, lim: Limits, styl
         st.info("No token of the corpus has a row of its own: raise the vocabulary size.")
         return
     (_, wte0, wpe0), (_, wte1, wpe1) = result.snapshots[0], result.snapshots[-1]
-    before_m, after_m = wte0[view.rows], wte1[view.rows]
-    chance = neighbours.chance_agreement(view.scored)
     with st.spinner("Projecting the embedding space (UMAP)…"):
-        before, after, (agree0, agree1) = before_after(job.key, before_m, after_m, view.scored)
+        before, after, (agree0, agree1) = before_after(job.key, wte0, wte1, view)
 
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Neighbours sharing a class, before", f"{agree0:.2f}")
-    m2.metric("… after training", f"{agree1:.2f}", delta=f"{agree1 - agree0:+.2f}")
-    m3.metric("Chance level", f"{chance:.2f}")
-    st.caption("For each token, the share of its 5 nearest neighbours (cosine, in all d dimensions, not "
-               "in the 2D picture) that have the same class.")
+    if view.scoreable:
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Neighbours sharing a class, before", f"{agree0:.2f}")
+        m2.metric("… after training", f"{agree1:.2f}", delta=f"{agree1 - agree0:+.2f}")
+        m3.metric("Chance level", f"{view.chance():.2f}")
+        st.caption("For each token, the share of its 5 nearest neighbours (cosine, in all d dimensions, "
+                   "not in the 2D picture) that have the same class.")
+    else:
+        st.info("Too few of the drawn tokens have a class to score how well classes cluster: "
+                "raise the vocabulary size.")
 
     highlight = highlighted_points(view, batch)
     colours = figures.class_colors(view.classes, style=style)
@@ -540,13 +541,13 @@ def training_results(job: jobs.Job, enc, corpus, vocab, batch, lim: Limits, styl
         st.caption(view.note)
 
     nearest_neighbours(view, wte0, wte1, batch)
-    training_downloads(job, view, vocab, corpus)
+    training_downloads(job, view, vocab, corpus, batch)
     if st.toggle("Watch the space organise, step by step", key="show_evolution",
                  help="One UMAP per snapshot taken during training, each started from the one before."):
         evolution_view(job, view, style)
 
 
-def training_downloads(job: jobs.Job, view: space.Space, vocab: Vocab, corpus) -> None:
+def training_downloads(job: jobs.Job, view: space.Space, vocab: Vocab, corpus, batch) -> None:
     """Files are built only when a button is pressed."""
     result = job.result
 
@@ -554,10 +555,12 @@ def training_downloads(job: jobs.Job, view: space.Space, vocab: Vocab, corpus) -
         return export.training_files(
             snapshots=result.snapshots, row_labels=vocab.labels(), drawn_rows=view.rows,
             classes=view.classes, frequencies=view.frequencies, model=result.model,
+            batch_rows=None if batch is None else batch.rows,
             metadata={"settings": job.key[:2000], "corpus": corpus.key})
 
     with st.expander("Download the trained space and model"):
-        st.markdown("`wte`/`wpe` before and after training (CSV and `.npy`), the TensorFlow Embedding "
+        st.markdown("`wte`/`wpe` before and after training (CSV and `.npy`), the sum `x` for your text "
+                    "before and after (`.npy`, shape (B, T, d)), the TensorFlow Embedding "
                     "Projector pair (load `vectors.tsv` and `metadata.tsv` at projector.tensorflow.org) "
                     "and the model as safetensors.")
         c1, c2, c3 = st.columns(3)
@@ -585,10 +588,10 @@ def evolution_view(job: jobs.Job, view: space.Space, style) -> None:
         figures.evolution_scatter(frames, tokens=view.tokens, classes=view.classes, class_colors=colours,
                                   style=style, title="wte during training (press play)"),
         key="evolution", theme=None)
-    right.plotly_chart(
-        figures.agreement_curve([f[0] for f in frames], agreement,
-                                chance=neighbours.chance_agreement(view.scored), style=style),
-        key="agreement_curve", theme=None)
+    if view.scoreable:
+        right.plotly_chart(
+            figures.agreement_curve([f[0] for f in frames], agreement, chance=view.chance(), style=style),
+            key="agreement_curve", theme=None)
 
 
 EXPLAIN_POSITIONS = (

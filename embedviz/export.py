@@ -49,8 +49,8 @@ def to_csv(matrix, *, row_labels: Sequence[str] | None = None) -> bytes:
 
 
 def to_npy(matrix) -> bytes:
-    """The table as a .npy file (dtype kept), readable with np.load(..., allow_pickle=False)."""
-    values = _matrix(matrix)
+    """A table, or a (B, T, d) batch, as a .npy file (dtype kept); np.load(..., allow_pickle=False)."""
+    values = _matrix(matrix, ndims=(2, 3))
     buffer = io.BytesIO()
     np.save(buffer, values, allow_pickle=False)
     return buffer.getvalue()
@@ -182,11 +182,11 @@ def zip_bundle(files: Mapping[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _matrix(matrix) -> np.ndarray:
+def _matrix(matrix, *, ndims: tuple[int, ...] = (2,)) -> np.ndarray:
     if isinstance(matrix, torch.Tensor):
         matrix = matrix.detach().to("cpu").numpy()
     values = np.asarray(matrix)
-    if values.ndim != 2:
+    if values.ndim not in ndims:
         raise ValueError(f"Expected a table of shape (rows, dims); got shape {values.shape}.")
     if values.dtype.kind not in "fiu":
         raise ValueError(f"Expected a table of numbers; got dtype {values.dtype}.")
@@ -260,8 +260,10 @@ def training_files(
     frequencies: Sequence[int],
     model: torch.nn.Module,
     metadata: Mapping[str, str],
+    batch_rows: np.ndarray | None = None,
 ) -> dict[str, bytes]:
-    """Everything a trained run can be taken away as: tables before/after, Projector pair, model."""
+    """Everything a trained run can be taken away as: tables before/after, the sum x = wte(ids) +
+    wpe(pos) of a batch of rows (B, T) before/after, the Projector pair and the model."""
     (_, wte0, wpe0), (_, wte1, wpe1) = snapshots[0], snapshots[-1]
     drawn = np.asarray(drawn_rows, dtype=np.int64)
     files: dict[str, bytes] = {}
@@ -273,5 +275,9 @@ def training_files(
         vectors, meta = projector_tsv(wte1[drawn], tokens=[row_labels[r] for r in drawn],
                                       classes=classes, frequencies=frequencies)
         files["projector/vectors.tsv"], files["projector/metadata.tsv"] = vectors, meta
+    if batch_rows is not None:
+        T = batch_rows.shape[1]
+        files["x_before.npy"] = to_npy(wte0[batch_rows] + wpe0[:T])  # (B, T, d)
+        files["x_after.npy"] = to_npy(wte1[batch_rows] + wpe1[:T])  # (B, T, d)
     files["model.safetensors"] = model_safetensors(model, metadata=metadata)
     return files

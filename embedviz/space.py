@@ -27,6 +27,18 @@ class Space:
     scored: tuple[str | None, ...]  # class used for kNN agreement; None = not scored
     note: str | None  # said under the plots when rows were left out
 
+    @property
+    def scoreable(self) -> bool:
+        """kNN agreement needs at least two rows with a class (a tiny vocabulary may have none)."""
+        return sum(c is not None for c in self.scored) >= 2
+
+    def agreement(self, table: np.ndarray) -> float | None:
+        """5-NN class agreement of the drawn rows of `table` (V, d), or None when not scoreable."""
+        return neighbours.knn_agreement(table[self.rows], self.scored, k=5) if self.scoreable else None
+
+    def chance(self) -> float | None:
+        return neighbours.chance_agreement(self.scored) if self.scoreable else None
+
 
 def select(vocab: Vocab, corpus: Corpus, enc: tiktoken.Encoding, *, max_points: int) -> Space:
     """The rows worth drawing: tokens that occur in the corpus, most frequent first."""
@@ -58,15 +70,14 @@ def select(vocab: Vocab, corpus: Corpus, enc: tiktoken.Encoding, *, max_points: 
 
 
 def evolution(snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], space: Space
-              ) -> tuple[list[tuple[int, np.ndarray]], list[float]]:
+              ) -> tuple[list[tuple[int, np.ndarray]], list[float | None]]:
     """A 2D layout per training snapshot, each started from (and aligned to) the one before so
     points move smoothly, and the kNN class agreement per snapshot in all d dimensions."""
     frames: list[tuple[int, np.ndarray]] = []
-    agreement: list[float] = []
+    agreement: list[float | None] = []
     previous = None
     for step, wte, _ in snapshots:
-        m = wte[space.rows]  # (N, d)
-        previous = projection.project(m, init=previous).xy  # (N, 2)
+        previous = projection.project(wte[space.rows], init=previous).xy  # (N, 2)
         frames.append((step, previous))
-        agreement.append(neighbours.knn_agreement(m, space.scored, k=5))
+        agreement.append(space.agreement(wte))
     return frames, agreement

@@ -341,3 +341,42 @@ def test_community_cloud_entry_point_runs_in_hosted_mode(monkeypatch):
     at.sidebar.select_slider(key="vocab_size").set_value(65536).run()
     at.sidebar.slider(key="dim").set_value(768).run()
     assert any("the limit is 10,000,000" in e for e in messages(at, "error"))
+
+
+@pytest.mark.parametrize("vocab_size", [2, 3])
+def test_training_with_a_tiny_vocabulary_explains_instead_of_failing(vocab_size):
+    at = fresh()
+    at.sidebar.select_slider(key="vocab_size").set_value(vocab_size).run()
+    at.slider(key="steps").set_value(10).run()
+    at.button(key="train").click().run()
+    wait_for_training(at)
+    assert not at.exception
+    assert "scatter_after" in figures_of(at)
+    assert any("raise the vocabulary size" in i for i in messages(at, "info"))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("steps", 10), ("steps", 5000), ("batch_size", 1), ("batch_size", 256), ("learning_rate", 1e-4),
+    ("learning_rate", 1e-1), ("n_layer", 1), ("n_layer", 4), ("n_head", 1), ("n_head", 8),
+])
+def test_training_controls_at_both_ends(key, value):
+    at = fresh()
+    widget = at.slider(key=key) if key in ("steps", "n_layer") else at.select_slider(key=key)
+    widget.set_value(value).run()
+    assert not at.exception
+    assert at.button(key="train") is not None or messages(at, "error")
+
+
+def test_heads_that_do_not_divide_the_width_get_a_message():
+    at = fresh()
+    at.sidebar.slider(key="dim").set_value(6).run()
+    at.select_slider(key="n_head").set_value(4).run()
+    assert not at.exception
+    assert any("must divide the embedding dimension" in e for e in messages(at, "error"))
+
+
+def test_seed_at_both_ends():
+    for seed in (0, 2**32 - 1):
+        at = fresh()
+        at.sidebar.number_input(key="seed").set_value(seed).run()
+        assert not at.exception and "heatmap_2" in figures_of(at)

@@ -99,11 +99,20 @@ def test_csv_accepts_a_tensor_with_grad():
 
 
 @pytest.mark.parametrize("bad", [np.zeros(3), np.zeros((2, 2, 2)), np.array([["a", "b"]])])
-def test_csv_and_npy_refuse_what_is_not_a_table(bad):
+def test_csv_refuses_what_is_not_a_table(bad):
     with pytest.raises(ValueError, match="table"):
         to_csv(bad)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(3), np.zeros((2, 2, 2, 2)), np.array([["a", "b"]])])
+def test_npy_refuses_what_is_not_a_table_or_batch(bad):
     with pytest.raises(ValueError, match="table"):
         to_npy(bad)
+
+
+def test_npy_of_a_batch():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    assert np.array_equal(np.load(io.BytesIO(to_npy(x)), allow_pickle=False), x)
 
 
 def test_csv_refuses_a_wrong_number_of_labels():
@@ -362,11 +371,15 @@ def test_training_files_hold_every_table_and_load_back():
     labels = [f"t{i}" for i in range(16)]
     files = training_files(snapshots=result.snapshots, row_labels=labels, drawn_rows=[3, 1, 2],
                            classes=["a", "b", None], frequencies=[9, 8, 7], model=result.model,
-                           metadata={"corpus": "test"})
+                           metadata={"corpus": "test"}, batch_rows=np.array([[1, 2, 3], [4, 0, 0]]))
     assert {"wte_before.csv", "wte_after.npy", "wpe_after.csv", "projector/vectors.tsv",
             "model.safetensors"} <= set(files)
     vectors, meta = read_projector_tsv(files["projector/vectors.tsv"], files["projector/metadata.tsv"])
     np.testing.assert_array_equal(vectors, result.snapshots[-1][1][[3, 1, 2]])
     assert [m["token"] for m in meta] == ["t3", "t1", "t2"]
+    x_after = np.load(io.BytesIO(files["x_after.npy"]), allow_pickle=False)
+    wte1, wpe1 = result.snapshots[-1][1], result.snapshots[-1][2]
+    np.testing.assert_array_equal(x_after[0, 1], wte1[2] + wpe1[1])
+    assert x_after.shape == (2, 3, 8)
     loaded = load_model_safetensors(files["model.safetensors"], cfg, max_bytes=10_000_000)
     assert torch.equal(loaded.wte.weight, result.model.wte.weight)
