@@ -326,6 +326,45 @@ def open_tab(p, label: str) -> None:
     p.locator('[data-testid="stTab"]', has_text=label).first.click()
 
 
+def flip_toggle(p, key: str) -> None:
+    """Switch the toggle (or checkbox) with key `key` from the keyboard and wait for the rerun."""
+    switch = p.locator(f".st-key-{key} input[type=checkbox]").first
+    switch.focus()
+    rerun(p, lambda: switch.press("Space"))
+
+
+def pick_radio(p, key: str, option: str) -> None:
+    """Click the option with visible text `option` of the radio group with key `key`; wait for the rerun."""
+    rerun(p, lambda: p.locator(f".st-key-{key} [role=radiogroup] label", has_text=option).first.click())
+
+
+def type_number(p, key: str, value: int | float) -> None:
+    """Replace the value of the number input with key `key` by typing, commit with Enter, wait."""
+    box = p.locator(f".st-key-{key} input[type=number]").first
+    box.click()
+    p.keyboard.press("Control+a")
+    box.press_sequentially(str(value))
+    rerun(p, lambda: box.press("Enter"))
+
+
+def open_expander(p, label: str) -> None:
+    """Open the (closed) expander whose header contains `label`."""
+    details = p.locator('[data-testid="stExpander"] details', has_text=label).first
+    if details.get_attribute("open") is None:
+        details.locator("summary").first.click()
+    p.wait_for_function("(d) => d.open", arg=details.element_handle())
+
+
+def download(p, key: str, folder: Path) -> Path:
+    """Press the download button with key `key`; the file it gives, saved into `folder`."""
+    with p.expect_download() as info:
+        p.locator(f".st-key-{key} button:visible, .st-key-{key} a:visible").first.click()
+    d = info.value
+    path = Path(folder) / d.suggested_filename
+    d.save_as(path)
+    return path
+
+
 # ---------------------------------------------------------------- reading the page back
 
 def shapes(p) -> list[str]:
@@ -367,6 +406,29 @@ def plot(p, key: str) -> dict:
             const title = g.layout && g.layout.title ? g.layout.title.text : null;
             return {traces, ticks, title};
         }""", key)
+
+
+def wait_chart(p, key: str, timeout: float = 60_000) -> None:
+    """Until the Plotly chart with key `key` has data and is drawn, then until the rerun is over."""
+    p.wait_for_function(
+        "(k) => { const g = document.querySelector('.st-key-' + k + ' .js-plotly-plot'); "
+        "return !!g && !!g._fullData && g._fullData.length > 0 && !!g.querySelector('.main-svg'); }",
+        arg=key, timeout=timeout)
+    wait_idle(p, timeout=timeout)
+
+
+def chart_eval(p, key: str, fn: str):
+    """The value of the JavaScript function `fn` (e.g. "g => g._fullLayout.title.font.size") applied to
+    the Plotly graph div of chart `key`; None when the chart is not there."""
+    return p.evaluate(
+        f"(k) => {{ const g = document.querySelector('.st-key-' + k + ' .js-plotly-plot'); "
+        f"return g ? ({fn})(g) : null; }}", key)
+
+
+def heatmap_z(p, key: str, trace: int = 0) -> list[list[float]] | None:
+    """z of trace `trace` of heatmap `key` as Plotly holds it (_fullData: decoded from base64)."""
+    return chart_eval(p, key, f"g => {{ const t = (g._fullData || g.data)[{trace}]; "
+                              "return t && t.z ? Array.from(t.z, r => Array.from(r)) : null; }")
 
 
 def hover_text(p, key: str, fx: float = 0.5, fy: float = 0.5) -> str:
