@@ -13,6 +13,10 @@ import threading
 from urllib.parse import urlencode
 
 import numpy as np
+# Plotly and Streamlit use pandas if sys.modules has it, without importing it; imported lazily by a
+# warm-up thread or another session, a half-initialised pandas broke a chart (seen with 10 visitors
+# on a fresh server). Importing it before any chart is drawn closes that window.
+import pandas  # noqa: F401
 import streamlit as st
 
 from embedviz import corpus as corpora
@@ -102,10 +106,6 @@ def token_table(vocab_size: int, dim: int, seed: int):
 def warm_up() -> threading.Thread:
     """Once per server, in the background: start the training fork server (torch loaded once) and
     load umap's compiled code, before anyone presses Train."""
-    # umap imports pandas, which Streamlit also imports lazily while drawing: importing it here first
-    # keeps the two threads from meeting a half-initialised module
-    import pandas  # noqa: F401
-
     def work() -> None:
         jobs.warm_up(PRELOAD)
         projection.warm_up()
