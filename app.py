@@ -324,7 +324,8 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
         ("Sum x = tok + pos", f"x.shape = {explorer.shape_text(out.x)}", x, EXPLAIN_SUM),
     ]
     for i, (title, shape, values, text) in enumerate(panels):
-        left, right = st.columns([3, 1])
+        # presentation mode: the chart takes the full width (its larger title needs it), text below
+        left, right = (st.container(), st.container()) if style.presentation else st.columns([3, 1])
         left.plotly_chart(
             figures.embedding_heatmap(values, row_labels=labels, hover=hover, title=f"{title}  ·  {shape}",
                                       zmax=zmax, style=style),
