@@ -319,9 +319,9 @@ def explorer_section(enc, corpus, corpus_ids, cfg: EmbeddingConfig, lim: Limits,
     tok, pos, x, labels, hover = view.tok, view.pos, view.x, list(view.labels), list(view.hover)
     zmax = figures.shared_zmax(tok, pos, x)
     panels = [
-        ("Token embeddings wte(ids)", f"tok.shape = {explorer.shape_text(out.tok)}", tok, EXPLAIN_TOK),
-        ("Positional embeddings wpe(pos)", f"pos.shape = {explorer.shape_text(out.pos)}", pos, EXPLAIN_POS),
-        ("Sum x = tok + pos", f"x.shape = {explorer.shape_text(out.x)}", x, EXPLAIN_SUM),
+        ("tok = wte(ids)", f"tok.shape = {explorer.shape_text(out.tok)}", tok, EXPLAIN_TOK),
+        ("pos = wpe(arange(T))", f"pos.shape = {explorer.shape_text(out.pos)}", pos, EXPLAIN_POS),
+        ("x = tok + pos", f"x.shape = {explorer.shape_text(out.x)}", x, EXPLAIN_SUM),
     ]
     for i, (title, shape, values, text) in enumerate(panels):
         # presentation mode: the chart takes the full width (its larger title needs it), text below
@@ -542,7 +542,8 @@ def training_results(job: jobs.Job, enc, corpus, vocab, batch, style) -> None:
         st.caption(view.note)
 
     nearest_neighbours(view, wte0, wte1, batch)
-    training_downloads(job, view, vocab, corpus, batch)
+    if not style.presentation:
+        training_downloads(job, view, vocab, corpus, batch)
     if st.toggle("Watch the space organise, step by step", key="show_evolution",
                  help="One UMAP per snapshot taken during training, each started from the one before."):
         evolution_view(job, view, style)
@@ -612,8 +613,8 @@ def positions_section(job: jobs.Job, model_cfg: ModelConfig, train_cfg: TrainCon
     emb = model_cfg.embedding
     sinusoid = model.sinusoidal_positions(emb.positions, emb.dim).numpy()
     learned = model_cfg.positional == "learned"
-    tables = [("learned wpe, at start", wpe0, "pos_before")] if learned else []
-    tables += [("learned wpe, trained" if learned else "sinusoidal (this run)", wpe1, "pos_after")]
+    tables = [("learned, start", wpe0, "pos_before")] if learned else []
+    tables += [("learned, trained" if learned else "sinusoidal (run)", wpe1, "pos_after")]
     if learned:
         tables.append(("sinusoidal", sinusoid, "pos_sinusoid"))
     st.caption("Top: cosine similarity of every position with every other. Bottom: the tables themselves.")

@@ -592,7 +592,8 @@ def _animation_controls(names: list[str], steps: list[int], style: FigureStyle) 
         sliders=[dict(
             active=0, x=0.3, len=0.7, y=-0.02, yanchor="top", pad=dict(t=10),
             font=dict(size=style.tick_size),
-            currentvalue=dict(prefix="training step ", font=dict(size=style.font_size)),
+            # label at the right end: at the left it ran under the play/pause buttons
+            currentvalue=dict(prefix="training step ", xanchor="right", font=dict(size=style.font_size)),
             steps=[dict(method="animate", label=f"{step:,}", args=[[name], jump])
                    for name, step in zip(names, steps)],
         )],

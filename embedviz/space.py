@@ -76,8 +76,15 @@ def evolution(snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], space: Sp
     frames: list[tuple[int, np.ndarray]] = []
     agreement: list[float | None] = []
     previous = None
+    spread = None
     for step, wte, _ in snapshots:
-        previous = projection.project(wte[space.rows], init=previous).xy  # (N, 2)
+        xy = projection.project(wte[space.rows], init=previous).xy  # (N, 2)
+        # each map is aligned to the one before with a fitted scale, which shrinks a little each
+        # time the maps differ: without this the last frame was a dot 3 % of the first's size
+        xy = xy - xy.mean(axis=0)
+        size = float(np.sqrt((xy**2).sum(axis=1).mean())) or 1.0
+        spread = spread or size
+        previous = (xy * (spread / size)).astype(np.float32)
         frames.append((step, previous))
         agreement.append(space.agreement(wte))
     return frames, agreement

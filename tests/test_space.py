@@ -50,3 +50,13 @@ def test_evolution_follows_snapshots(enc):
     # nearly identical snapshots started from each other stay nearly in place
     spread = np.ptp(frames[0][1], axis=0).max()
     assert np.abs(frames[1][1] - frames[0][1]).mean() < 0.25 * spread
+
+
+def test_evolution_keeps_the_spread_of_the_first_frame(enc):
+    c, v = toy(enc, vocab_size=64)
+    s = space.select(v, c, enc, max_points=3000)
+    rng = np.random.default_rng(1)
+    snaps = [(i, rng.normal(size=(64, 8)).astype(np.float32), np.zeros((4, 8))) for i in range(5)]
+    frames, _ = space.evolution(snaps, s)
+    spreads = [np.sqrt((f[1] ** 2).sum(axis=1).mean()) for f in frames]
+    np.testing.assert_allclose(spreads, spreads[0], rtol=1e-4)
