@@ -614,7 +614,7 @@ def positions_section(job: jobs.Job, model_cfg: ModelConfig, train_cfg: TrainCon
     sinusoid = model.sinusoidal_positions(emb.positions, emb.dim).numpy()
     learned = model_cfg.positional == "learned"
     tables = [("learned, start", wpe0, "pos_before")] if learned else []
-    tables += [("learned, trained" if learned else "sinusoidal (run)", wpe1, "pos_after")]
+    tables += [("learned, trained" if learned else "sinusoidal (this run)", wpe1, "pos_after")]
     if learned:
         tables.append(("sinusoidal", sinusoid, "pos_sinusoid"))
     st.caption("Top: cosine similarity of every position with every other. Bottom: the tables themselves.")
