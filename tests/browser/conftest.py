@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -497,7 +496,3 @@ def element_shot(p, selector: str, name: str, *, keep_hover: bool = False) -> Pa
     el.screenshot(path=str(path))
     return path
 
-
-def require_chromium() -> None:
-    if shutil.which("chromium") is None:
-        pytest.fail("chromium is not installed: run `make test-setup`")
