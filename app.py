@@ -511,7 +511,7 @@ def training_results(job: jobs.Job, enc, corpus, vocab, batch, style) -> None:
     if view.rows.size == 0:
         st.info("No token of the corpus has a row of its own: raise the vocabulary size.")
         return
-    (_, wte0, wpe0), (_, wte1, wpe1) = result.snapshots[0], result.snapshots[-1]
+    (_, wte0, _), (_, wte1, _) = result.snapshots[0], result.snapshots[-1]
     with st.spinner("Projecting the embedding space (UMAP)…"):
         before, after, (agree0, agree1) = before_after(job.key, wte0, wte1, view)
 
