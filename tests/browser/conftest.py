@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from embedviz.bench import stop_server  # terminate, then kill; shared with the benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SHOTS = ARTIFACTS / "screenshots"
@@ -100,15 +102,6 @@ def warn_about_log(url: str) -> None:
     if problems:
         warnings.warn(f"{server_log(url).name}: {len(problems)} problem(s) in the server log; the first:\n"
                       + problems[0][-1500:], stacklevel=1)
-
-
-def stop_server(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="session")
