@@ -1,135 +1,216 @@
-"""Training jobs shared by every session of one server: bounded, queued, stoppable.
+"""Training jobs shared by every session of one server: a registry with a bounded queue and owners.
 
-A job is keyed by everything that determines its result, so a second visitor with the same
-settings gets the running or finished job instead of a new one. At most `max_running` jobs
-train at once (the others wait in a queue); at most `max_kept` finished ones are kept.
+A job is keyed by everything that determines its result, so a second visitor with the same settings
+gets the queued, running or finished job instead of a new one. `max_running` worker threads take
+jobs from a queue of at most `max_queued`; a job nobody has watched for `abandon_after_s` is
+cancelled (queued) or stopped (running). Only a job's owner (a session id) may stop it or see it
+stopped or cancelled; jobs that are queued, running or done are shared with everyone.
 
-With `isolated=True` each job trains in its own process (forked from a server that has torch
-loaded already), so the pages other visitors are drawing cannot slow it down and it uses the
-second core; its progress and result come back through a pipe. Work must then be picklable.
+By default each job trains in its own process, forked from a server that has torch loaded already,
+so the pages other visitors are drawing cannot slow it down (a training thread among ten busy page
+threads is starved of the GIL) and it uses the second core; progress and result come back through a
+pipe, so work must be picklable. The process ends by itself within a step if the server dies.
 """
 from __future__ import annotations
 
 import collections
 import multiprocessing as mp
-import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+STOPPED, FAILED, CANCELLED = "stopped", "failed", "cancelled"  # cancelled: left the queue, never ran
+FINISHED = (DONE, STOPPED, FAILED, CANCELLED)
+# Imported once by the fork server, so each training process starts with torch loaded. A training
+# process also re-runs the main module's file as "__mp_main__" (app.py under `streamlit run`): that
+# must import nothing at module level (tests/test_package.py checks app.py), or it needs preloading.
+PRELOAD = ("embedviz.jobs", "embedviz.training")
 
-# A training step is ~50 short torch calls, each giving up the GIL and taking it back. With Python's
-# default 5 ms switch interval, one busy thread (a page being drawn) made each take-back wait up to
-# 5 ms: 100 steps took 47 s instead of 1.7 s. At 0.5 ms they took 1.6 s (measured on 2 cores).
-# Ten busy pages still starve a training thread, hence isolated=True for the server.
-SWITCH_INTERVAL_S = 0.0005
-PRELOAD = ("embedviz.training",)  # imported once by the fork server, so each training starts at once
+
+class QueueFull(ValueError):
+    """Too many trainings are waiting already; the visitor should try again shortly."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} training(s) are already waiting for a free trainer. "
+                         "Try again in a minute, or use settings someone has trained already.")
+        self.waiting = waiting
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
+    """One training run. Pages read it and never write it.
+
+    Written by the worker thread: `state` (under the registry's lock), `progress`, `history`, `result`
+    and `error`, then `done` is set once the state is final (`result` is written before the state, so
+    whoever sees DONE sees the result). Written under the lock by pages: `last_watched` (through
+    `JobRegistry.watch`) and `stop_requested` (through `JobRegistry.stop`).
+    """
+
     key: Hashable
+    owner: str  # the session that submitted it: only it may stop the job or see it STOPPED
     state: str = QUEUED
     progress: Any = None  # the last progress report of the training loop
     history: list = field(default_factory=list)  # every progress report, for the live loss curve
-    result: Any = None
+    result: Any = None  # passed back by value (a copy from the training process)
     error: str | None = None
-    stop_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
-    submitted: float = field(default_factory=time.monotonic)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    last_watched: float = field(default_factory=time.monotonic)
 
     @property
     def finished(self) -> bool:
-        return self.state in (DONE, STOPPED, FAILED)
-
-    def stop(self) -> None:
-        """Ask the loop to stop after its current step; it keeps the model reached so far."""
-        self.stop_requested.set()
+        return self.state in FINISHED
 
 
-class Trainer:
-    """The registry of jobs. Thread-safe; one instance per server process."""
+class JobRegistry:
+    """The jobs of one server process, shared by every session. Thread-safe."""
 
-    def __init__(self, *, max_running: int, max_kept: int, max_seconds: float, isolated: bool = False,
-                 preload: tuple[str, ...] = PRELOAD) -> None:
-        """preload: modules the fork server imports once; include what the main module imports,
-        since every training process re-imports the main module (guarded by __name__)."""
-        self._preload = preload
-        self._slots = threading.Semaphore(max_running)
+    def __init__(self, *, max_running: int, max_queued: int, max_kept: int, max_seconds: float,
+                 abandon_after_s: float, isolated: bool = True) -> None:
+        """max_kept: finished jobs kept for other visitors (oldest dropped first); max_seconds: a
+        running job is stopped (model kept) after this long. isolated=False runs work on the worker
+        thread itself: only for tests and unpicklable work, since busy page threads starve it."""
+        assert max_running >= 1 and max_queued >= 0 and max_kept >= 0 and abandon_after_s > 0
+        self._max_running = max_running
+        self._max_queued = max_queued
         self._max_kept = max_kept
         self._max_seconds = max_seconds
+        self._abandon_after_s = abandon_after_s
         self._isolated = isolated
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._jobs: collections.OrderedDict[Hashable, Job] = collections.OrderedDict()
-        if not isolated:
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        self._queue: collections.deque[tuple[Job, Callable[..., Any]]] = collections.deque()
+        for i in range(max_running):  # a fixed number: abandoned jobs cannot grow the thread count
+            threading.Thread(target=self._serve, name=f"embedviz-trainer-{i}", daemon=True).start()
 
-    def get(self, key: Hashable) -> Job | None:
+    def get(self, key: Hashable, *, owner: str) -> Job | None:
+        """The job for `key`, unless it was stopped or cancelled and `owner` did not start it (a
+        partial model is not offered to others as the trained one)."""
         with self._lock:
+            self._cancel_abandoned()
             job = self._jobs.get(key)
-            if job is not None:
-                self._jobs.move_to_end(key)
+            if job is None or (job.state in (STOPPED, CANCELLED) and job.owner != owner):
+                return None
+            self._jobs.move_to_end(key)
             return job
 
-    def submit(self, key: Hashable, work: Callable[..., Any]) -> Job:
-        """Start `work(on_progress=, should_stop=)` unless a live or finished job has this key.
+    def submit(self, key: Hashable, work: Callable[..., Any], *, owner: str) -> Job:
+        """Queue `work(on_progress=, should_stop=)` unless a queued, running or done job has this key.
 
-        A job that was stopped early or failed is replaced: pressing Train again retrains.
+        A job that was stopped early, failed or cancelled is replaced: pressing Train again retrains.
+        A session has at most one queued job: its older one is cancelled. Raises QueueFull when
+        `max_queued` jobs are waiting and no trainer is free.
         """
         with self._lock:
+            self._cancel_abandoned()
             job = self._jobs.get(key)
-            if job is not None and job.state not in (STOPPED, FAILED):
+            if job is not None and job.state in (QUEUED, RUNNING, DONE):
+                job.last_watched = time.monotonic()
                 self._jobs.move_to_end(key)
                 return job
-            job = Job(key)
+            for older, _ in list(self._queue):
+                if older.owner == owner:
+                    self._cancel(older)
+            free = self._max_running - sum(1 for j in self._jobs.values() if j.state == RUNNING)
+            if len(self._queue) >= self._max_queued + free:
+                raise QueueFull(len(self._queue))
+            job = Job(key, owner)
             self._jobs[key] = job
+            self._queue.append((job, work))
             self._evict()
-        threading.Thread(target=self._run, args=(job, work), name=f"train-{hash(key) & 0xFFFF:x}",
-                         daemon=True).start()
-        return job
+            self._lock.notify()
+            return job
+
+    def watch(self, job: Job) -> None:
+        """Someone is looking at this job: call it at every redraw (twice a second), from any session.
+        A job nobody watches for `abandon_after_s` is cancelled or stopped."""
+        with self._lock:
+            job.last_watched = time.monotonic()
+
+    def stop(self, job: Job, *, owner: str) -> bool:
+        """Stop `job` if `owner` started it: a queued job never runs, a running one stops after its
+        current step and keeps the model reached so far. False (and nothing done) otherwise."""
+        with self._lock:
+            if job.owner != owner or job.finished:
+                return False
+            if job.state == QUEUED:
+                self._cancel(job)
+            else:
+                job.stop_requested.set()
+            return True
 
     def waiting_ahead(self, job: Job) -> int:
-        """How many queued jobs were submitted before this one."""
+        """How many queued jobs will start before this one."""
         with self._lock:
-            return sum(1 for j in self._jobs.values() if j.state == QUEUED and j.submitted < job.submitted)
+            self._cancel_abandoned()
+            ahead = [j for j, _ in self._queue]
+            return ahead.index(job) if job in ahead else 0
 
     def running(self) -> int:
         with self._lock:
             return sum(1 for j in self._jobs.values() if j.state == RUNNING)
 
+    def _serve(self) -> None:
+        """One worker thread: takes the next job that someone still watches, runs it, repeats."""
+        while True:
+            with self._lock:
+                self._cancel_abandoned()
+                while not self._queue:
+                    self._lock.wait()
+                    self._cancel_abandoned()
+                job, work = self._queue.popleft()
+                job.state = RUNNING
+            self._run(job, work)
+
     def _run(self, job: Job, work: Callable[..., Any]) -> None:
-        with self._slots:
-            if job.stop_requested.is_set():
-                job.state = STOPPED
-                job.done.set()
-                return
-            job.state = RUNNING
-            deadline = time.monotonic() + self._max_seconds
+        deadline = time.monotonic() + self._max_seconds
 
-            def on_progress(progress: Any) -> None:
-                job.progress = progress
-                job.history.append(progress)
+        def on_progress(progress: Any) -> None:
+            job.progress = progress
+            job.history.append(progress)
 
-            def should_stop() -> bool:
-                return job.stop_requested.is_set() or time.monotonic() > deadline
+        def should_stop() -> bool:
+            now = time.monotonic()
+            return (job.stop_requested.is_set() or now > deadline
+                    or now - job.last_watched > self._abandon_after_s)
 
-            try:
-                if self._isolated:
-                    job.result = _in_process(work, on_progress, should_stop, preload=self._preload)
-                else:
-                    job.result = work(on_progress=on_progress, should_stop=should_stop)
-                job.state = STOPPED if getattr(job.result, "stopped_early", False) else DONE
-            except Exception as exc:  # reported on the page; the server keeps serving
-                job.error = f"{type(exc).__name__}: {exc}"
+        result, error = None, None
+        try:
+            if self._isolated:
+                result = _in_process(work, on_progress, should_stop)
+            else:
+                result = work(on_progress=on_progress, should_stop=should_stop)
+        except Exception as exc:  # reported on the page; the server keeps serving
+            error = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            job.result, job.error = result, error
+            if error is not None:
                 job.state = FAILED
-            finally:
-                job.done.set()
+            else:
+                job.state = STOPPED if getattr(result, "stopped_early", False) else DONE
+            self._evict()
+        job.done.set()
+
+    def _cancel_abandoned(self) -> None:
+        now = time.monotonic()
+        for job, _ in list(self._queue):
+            if now - job.last_watched > self._abandon_after_s:
+                self._cancel(job)
+
+    def _cancel(self, job: Job) -> None:
+        """A queued job leaves the queue without running. Caller holds the lock."""
+        self._queue = collections.deque(item for item in self._queue if item[0] is not job)
+        job.state = CANCELLED
+        job.done.set()
+        self._evict()
 
     def _evict(self) -> None:
-        finished = [k for k, j in self._jobs.items() if j.finished]
+        """Keep `max_kept` finished jobs: cancelled ones (no model) go first, then the least recently used."""
+        finished = ([k for k, j in self._jobs.items() if j.state == CANCELLED]
+                    + [k for k, j in self._jobs.items() if j.finished and j.state != CANCELLED])
         for key in finished[: max(0, len(finished) - self._max_kept)]:
             del self._jobs[key]
 
@@ -137,24 +218,25 @@ class Trainer:
 _context_lock = threading.Lock()
 
 
-def context(preload: tuple[str, ...] = PRELOAD) -> mp.context.BaseContext:
+def context() -> mp.context.BaseContext:
     """The fork server's context; the server process itself starts on first use (or warm_up)."""
     with _context_lock:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(list(preload))
+        ctx.set_forkserver_preload(list(PRELOAD))
         return ctx
 
 
-def warm_up(preload: tuple[str, ...] = PRELOAD) -> None:
+def warm_up() -> None:
     """Start the fork server now (it imports torch once, ~2 s) rather than at the first Train."""
     from multiprocessing import forkserver
 
-    context(preload)
+    context()
     forkserver.ensure_running()
 
 
-def _in_process(work: Callable[..., Any], on_progress, should_stop, *, preload: tuple[str, ...]) -> Any:
-    ctx = context(preload)
+def _in_process(work: Callable[..., Any], on_progress: Callable[[Any], None],
+                should_stop: Callable[[], bool]) -> Any:
+    ctx = context()
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     proc = ctx.Process(target=_child, args=(work, sender, stop), daemon=True, name="embedviz-training")
@@ -185,18 +267,32 @@ def _in_process(work: Callable[..., Any], on_progress, should_stop, *, preload: 
         receiver.close()
 
 
-def _ended(proc) -> str:
+def _ended(proc: mp.process.BaseProcess) -> str:
     proc.join(1)
     return (f"the training process ended without a result (exit code {proc.exitcode}); "
             "it may have run out of memory: try a smaller vocabulary, width or batch")
 
 
-def _child(work: Callable[..., Any], sender, stop) -> None:
-    """Runs in the training process: progress and the result go back through the pipe."""
+def _child(work: Callable[..., Any], sender: Any, stop: Any) -> None:
+    """Runs in the training process: progress and the result go back through the pipe.
+
+    Its parent is the fork server, not the server, so nothing kills it when the server dies; it
+    stops at the next step instead, when the server's end of the start-up pipe (the sentinel
+    `parent_process()` watches) closes.
+    """
+    server = mp.parent_process()
+
+    def should_stop() -> bool:
+        return stop.is_set() or not server.is_alive()
+
     try:
-        result = work(on_progress=lambda p: sender.send(("progress", p)), should_stop=stop.is_set)
-        sender.send(("result", result))
+        result = work(on_progress=lambda p: sender.send(("progress", p)), should_stop=should_stop)
+        message = ("result", result)
     except Exception as exc:
-        sender.send(("error", f"{type(exc).__name__}: {exc}"))
+        message = ("error", f"{type(exc).__name__}: {exc}")
+    try:
+        sender.send(message)
+    except OSError:  # the server is gone: nobody is left to tell
+        pass
     finally:
         sender.close()
