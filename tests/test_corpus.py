@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
 from embedviz.corpus import (
     CLASSROOM_SENTENCE,
+    ORDER_TEMPLATES,
     TEMPLATES,
     WORDS,
     Corpus,
     from_upload,
+    order_world,
     python_docs,
     token_class,
     toy_world,
@@ -70,6 +73,68 @@ def test_classroom_sentence_tokens_occur_in_the_toy_world(enc, world):
 def test_toy_world_rejects_no_sentences(enc):
     with pytest.raises(ValueError, match="at least one sentence"):
         toy_world(enc, n_sentences=0)
+
+
+def test_toy_world_text_is_pinned(enc):
+    # the same text as toy world v1 has always made (measured before the order world shared its paragraph
+    # helper): change it only with TOY_WORLD_VERSION, or cached models would be reused for another corpus
+    text = toy_world(enc, seed=0, n_sentences=5).text
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == "f44be7706f6e757a"
+
+
+def test_order_world_is_deterministic_and_keyed(enc):
+    a, b = order_world(enc, seed=1, n_sentences=200), order_world(enc, seed=1, n_sentences=200)
+    assert a == b and a.key.startswith("order-world:") and "seed1" in a.key and "n200" in a.key
+    assert order_world(enc, seed=2, n_sentences=200).text != a.text
+    assert a.key != toy_world(enc, seed=1, n_sentences=200).key
+
+
+def order_sentence_pattern(template: str) -> re.Pattern:
+    """A regex for one template: the first {class:k} captures a word, later ones must repeat it."""
+    pattern, seen = "", set()
+    for literal, slot in re.findall(r"([^{]*)(?:\{([a-z]+:\d)\})?", template):
+        pattern += re.escape(literal)
+        if slot:
+            name = slot.replace(":", "_")
+            pattern += f"(?P={name})" if slot in seen else f"(?P<{name}>[A-Za-z]+)"
+            seen.add(slot)
+    return re.compile(pattern)
+
+
+def test_order_world_sentences_repeat_their_words_in_the_stated_order(enc):
+    world = order_world(enc, n_sentences=400)
+    patterns = [order_sentence_pattern(t) for t in ORDER_TEMPLATES]
+    sentences = re.split(r"(?<=\.) |\n", world.text.strip())
+    assert len(sentences) == 400
+    used = set()
+    for sentence in sentences:
+        matches = [(i, m) for i, p in enumerate(patterns) if (m := p.fullmatch(sentence))]
+        assert len(matches) == 1, sentence
+        i, m = matches[0]
+        used.add(i)
+        words = m.groupdict()
+        for slot, word in words.items():
+            assert world.word_classes[word.lower()] == slot.split("_")[0], sentence
+            assert len(enc.encode(" " + word)) == 1, word
+        by_class: dict[str, list[str]] = {}
+        for slot, word in words.items():
+            by_class.setdefault(slot.split("_")[0], []).append(word)
+        assert all(len(set(ws)) == len(ws) for ws in by_class.values()), sentence  # k=1, 2, 3 differ
+    assert used == set(range(len(ORDER_TEMPLATES)))
+
+
+def test_order_world_cannot_be_told_apart_by_word_counts(enc):
+    # "chased" sentences with the roles swapped have the same words: only order says who ran from whom
+    world = order_world(enc, n_sentences=2000)
+    chases = re.findall(r"The (\w+) chased the (\w+),", world.text)
+    assert len(chases) > 300
+    pairs = {(a, b) for a, b in chases}
+    assert sum((b, a) in pairs for a, b in pairs) > 20  # both orders of one pair occur
+
+
+def test_order_world_rejects_no_sentences(enc):
+    with pytest.raises(ValueError, match="at least one sentence"):
+        order_world(enc, n_sentences=0)
 
 
 def test_python_docs():
