@@ -2,7 +2,8 @@
 
 HF `tokenizers` learns the merges (GPT-2's pre-tokenisation, no normaliser, no special tokens); they become
 tiktoken ranks: the 256 single bytes as ids 0..255, then one id per merge in the order it was learned, so
-n_vocab is exactly the size asked for. Special tokens, saving to disk and non-UTF-8 input are not handled.
+n_vocab is exactly the size asked for. Runs of over MAX_WORD_CHARS characters are cut into words of that
+length for training (BPE.note says so). Special tokens, saving to disk and non-UTF-8 input are not handled.
 """
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from functools import lru_cache
 import tiktoken
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from embedviz.tokens import token_label
+from embedviz.tokens import encode, token_label
 
 MIN_VOCAB_SIZE = 256  # the single bytes alone: every text still encodes
 MAX_VOCAB_SIZE = 50_000  # about GPT-2's 50,257; HF trains it in well under a second on 500k characters
 DEFAULT_MAX_CHARS = 500_000  # ~0.3 s of training on 2 cores; longer corpora are learned from their start
+# HF's trainer takes time quadratic in a word's length (200k letters "a": 40 s); longer runs of
+# non-space or of space characters are cut into words of this many characters for training.
+MAX_WORD_CHARS = 256
 
 # GPT-2's pattern as tiktoken writes it (r50k_base). HF's ByteLevel pre-tokenizer uses GPT-2's original
 # spelling ('s|'t|...|\s+(?!\S)|\s+), which splits every text identically (tests/test_bpe.py checks it).
@@ -31,6 +35,7 @@ R50K_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|
 # has no look-behind, so pre-tokenising the pieces gives exactly the pre-tokens of the whole text.
 _PIECE_END = re.compile(r"[!-~](?=[ \n])")
 _PIECE_CHARS = 8_192  # pieces let HF count words on both cores
+_LONG_WORD = re.compile(r"\S{%d,}|\s{%d,}" % (MAX_WORD_CHARS + 1, MAX_WORD_CHARS + 1))
 
 
 class VocabTooLarge(ValueError):
@@ -48,6 +53,7 @@ class BPE:
     vocab_size: int
     trained_chars: int  # characters the merges were learned from (the text's first max_chars)
     text_hash: str  # first 10 hex digits of the SHA-256 of those characters (UTF-8)
+    note: str | None = None  # what training left out or cut, in words the page can show; None if nothing
 
     def truncate(self, vocab_size: int) -> BPE:
         """The tokenizer that training the same text to `vocab_size` gives: the first merges only.
@@ -66,12 +72,26 @@ class BPE:
             vocab_size=vocab_size,
             trained_chars=self.trained_chars,
             text_hash=self.text_hash,
+            note=self.note,
         )
 
 
 def train_bpe(text: str, *, vocab_size: int, max_chars: int = DEFAULT_MAX_CHARS) -> BPE:
     """Learn vocab_size - 256 merges from text[:max_chars]; raise VocabTooLarge if the text has too few."""
     _check_size(vocab_size)
+    return _train(text, vocab_size=vocab_size, max_chars=max_chars, exact=True)
+
+
+def train_largest(text: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> BPE:
+    """The tokenizer with every merge the text allows (at most MAX_VOCAB_SIZE tokens), from ONE training.
+
+    Its vocab_size is the largest size train_bpe accepts for this text, and .truncate(n) gives the
+    tokenizer train_bpe(text, vocab_size=n) would, for every smaller n, without training again.
+    """
+    return _train(text, vocab_size=MAX_VOCAB_SIZE, max_chars=max_chars, exact=False)
+
+
+def _train(text: str, *, vocab_size: int, max_chars: int, exact: bool) -> BPE:
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1.")
     sample = text[:max_chars]
@@ -83,8 +103,20 @@ def train_bpe(text: str, *, vocab_size: int, max_chars: int = DEFAULT_MAX_CHARS)
             "decode the file as UTF-8 first."
         ) from None
     text_hash = hashlib.sha256(data).hexdigest()[:10]
-    merges = _learn_merges(sample, vocab_size) if vocab_size > MIN_VOCAB_SIZE else ()
-    if MIN_VOCAB_SIZE + len(merges) < vocab_size:
+    pieces, cut_words = _training_pieces(sample)
+    merges = _learn_merges(pieces, vocab_size) if vocab_size > MIN_VOCAB_SIZE else ()
+    notes = []
+    if len(sample) < len(text):
+        notes.append(f"Learned from the first {len(sample):,} of the text's {len(text):,} characters.")
+    if cut_words:
+        notes.append(
+            f"{cut_words:,} run{'s' if cut_words > 1 else ''} of more than {MAX_WORD_CHARS} characters without "
+            f"a break {'were' if cut_words > 1 else 'was'} cut into words of {MAX_WORD_CHARS} for training, "
+            "so no token is longer than that."
+        )
+    if not exact:
+        vocab_size = MIN_VOCAB_SIZE + len(merges)
+    elif MIN_VOCAB_SIZE + len(merges) < vocab_size:
         largest = MIN_VOCAB_SIZE + len(merges)
         raise VocabTooLarge(
             f"This corpus supports at most {largest:,} tokens (256 bytes + {len(merges):,} merges "
@@ -98,33 +130,29 @@ def train_bpe(text: str, *, vocab_size: int, max_chars: int = DEFAULT_MAX_CHARS)
         vocab_size=vocab_size,
         trained_chars=len(sample),
         text_hash=text_hash,
+        note=" ".join(notes) or None,
     )
 
 
 def largest_vocab_size(text: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> int:
-    """The largest vocab_size train_bpe accepts for this text (capped at MAX_VOCAB_SIZE)."""
-    try:
-        return train_bpe(text, vocab_size=MAX_VOCAB_SIZE, max_chars=max_chars).vocab_size
-    except VocabTooLarge as exc:
-        return exc.largest
+    """The largest vocab_size train_bpe accepts for this text (capped at MAX_VOCAB_SIZE).
+
+    Trains once; when the tokenizer is needed too, call train_largest and read its vocab_size.
+    """
+    return train_largest(text, max_chars=max_chars).vocab_size
 
 
-def split_examples(
-    text: str, sentence: str, *, sizes: Sequence[int], max_chars: int = DEFAULT_MAX_CHARS
-) -> list[tuple[int, list[str]]]:
-    """How `sentence` splits under tokenizers trained on `text` at each size (readable token labels).
+def split_examples(tokenizer: BPE, sentence: str, *, sizes: Sequence[int]) -> list[tuple[int, list[str]]]:
+    """How `sentence` splits under `tokenizer` cut to each size (readable token labels).
 
-    Trains once, at the largest size, and cuts the merge list for the others (see BPE.truncate).
+    Smaller sizes are exact prefixes of the merges (see BPE.truncate), so one trained tokenizer serves all.
     """
     if not sizes:
         raise ValueError("Give at least one vocabulary size.")
-    for size in sizes:
-        _check_size(size)
-    full = train_bpe(text, vocab_size=max(sizes), max_chars=max_chars)
     out = []
     for size in sizes:
-        enc = full.truncate(size).encoding
-        out.append((size, [token_label(enc, t) for t in enc.encode(sentence, disallowed_special=())]))
+        enc = tokenizer.truncate(size).encoding
+        out.append((size, [token_label(enc, t) for t in encode(enc, sentence)]))
     return out
 
 
@@ -138,16 +166,28 @@ def _check_size(vocab_size: int) -> None:
         )
 
 
+def _training_pieces(text: str) -> tuple[list[str], int]:
+    """The text as HF's trainer gets it, and how many runs over MAX_WORD_CHARS were cut into words."""
+    pieces: list[str] = []
+    start = cut = 0
+    for long in _LONG_WORD.finditer(text):
+        pieces += _pieces(text[start:long.start()])
+        pieces += [text[i:i + MAX_WORD_CHARS] for i in range(long.start(), long.end(), MAX_WORD_CHARS)]
+        start = long.end()
+        cut += 1
+    return pieces + list(_pieces(text[start:])), cut
+
+
 def _pieces(text: str) -> Iterator[str]:
     start = 0
     while start < len(text):
-        cut = _PIECE_END.search(text, start + _PIECE_CHARS)
-        end = cut.end() if cut else len(text)
+        found = _PIECE_END.search(text, start + _PIECE_CHARS)
+        end = found.end() if found else len(text)
         yield text[start:end]
         start = end
 
 
-def _learn_merges(text: str, vocab_size: int) -> tuple[tuple[bytes, bytes], ...]:
+def _learn_merges(pieces: list[str], vocab_size: int) -> tuple[tuple[bytes, bytes], ...]:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     trainer = trainers.BpeTrainer(
@@ -157,7 +197,7 @@ def _learn_merges(text: str, vocab_size: int) -> tuple[tuple[bytes, bytes], ...]
         special_tokens=[],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, seen or not
     )
-    tokenizer.train_from_iterator(_pieces(text), trainer=trainer, length=None)
+    tokenizer.train_from_iterator(pieces, trainer=trainer, length=None)
     model = json.loads(tokenizer.to_str())["model"]  # {"vocab": {str: id}, "merges": [[a, b], ...]}
     decode = _byte_decoder()
     # HF numbers the bytes by the code point of their stand-in characters, then each new token

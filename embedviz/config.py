@@ -5,9 +5,9 @@ Each dataclass is hashable so Streamlit can key caches on it, and each has a
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,11 @@ class Limits:
     max_positions: int = 1024  # GPT-2's context length
     max_text_chars: int = 100_000  # typed text; longer input is refused, not cut silently
     max_sentences: int = 64  # rows of the batch
+    # B x T x d of the explorer's tensors: tok and x are (B, T, d) and the page copies and downloads
+    # them. 2^22 float32 = 16 MB each, e.g. 4 sentences x 1,024 tokens x d 1,024; unbounded, 64 lines
+    # of emoji at P = d = 1,024 took the server from 1.36 to 1.94 GB and its download peaked at 3.94 GB
+    max_batch_floats: int = 4_194_304
+    max_export_bytes: int = 160_000_000  # one download's files, before zipping; larger ones are left out
     max_upload_bytes: int = 2_000_000  # an uploaded corpus
     max_train_steps: int = 5_000
     max_train_vocab: int = 8_192  # the LM head over V dominates training cost
@@ -28,9 +33,22 @@ class Limits:
     max_concurrent_trainings: int = 2  # trainings at once in one server process (2 cores)
     max_train_seconds: float = 300.0  # a training is stopped (model kept) after this long
     max_kept_models: int = 8  # trained models kept for other visitors with the same settings
+    max_queued_trainings: int = 8  # trainings waiting for a free trainer; more are refused with a message
+    abandon_after_s: float = 15.0  # a training nobody's page has polled for this long is cancelled
+    # A link can ask for a trained model; it trains without a press only up to this much work
+    # (steps x batch x positions x vocabulary: logits computed), 4x the default training.
+    max_link_training_work: int = 4 * 300 * 32 * 16 * 256
 
 
 LOCAL_LIMITS = Limits()
+
+# The choices offered on the page and accepted in a link, defined once.
+ENCODINGS = ("cl100k_base", "gpt2", "o200k_base", "bpe")  # tiktoken encodings, then our own BPE
+BPE = "bpe"  # the encoding name of "train a tokenizer on the corpus"
+CORPORA = {"toy": "Toy world (generated)", "order": "Word order (generated)", "pydocs": "Python documentation",
+           "upload": "Your own (.txt)"}
+SHAREABLE_CORPORA = ("toy", "order", "pydocs")  # an upload cannot travel in a link
+HEAD_COUNTS = (1, 2, 4, 8)
 
 # Streamlit Community Cloud: ~1-2.7 GB of memory and a shared CPU for many visitors.
 HOSTED_LIMITS = Limits(
@@ -39,6 +57,8 @@ HOSTED_LIMITS = Limits(
     max_positions=256,
     max_text_chars=20_000,
     max_sentences=16,
+    max_batch_floats=1_048_576,  # 4 MB per tensor: 16 sentences x 256 tokens x d 256
+    max_export_bytes=32_000_000,
     max_upload_bytes=1_000_000,
     max_train_steps=1_500,
     max_train_vocab=2_048,
@@ -48,6 +68,7 @@ HOSTED_LIMITS = Limits(
     max_concurrent_trainings=1,
     max_train_seconds=60.0,
     max_kept_models=4,
+    max_queued_trainings=4,
 )
 
 
@@ -87,6 +108,12 @@ class EmbeddingConfig:
             raise ValueError("Seed must be between 0 and 4294967295.")
 
 
+# How a model knows positions: "learned" (GPT-2's wpe added to wte), "sinusoidal" (fixed table added,
+# Vaswani et al.), "rope" (queries and keys rotated, RoFormer), "alibi" (distance bias on the attention
+# logits, Press et al.), "none" (NoPE: the causal mask alone).
+POSITIONAL_KINDS = ("learned", "sinusoidal", "rope", "alibi", "none")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """A nanoGPT-style model whose embedding tables are exactly the explorer's."""
@@ -94,7 +121,8 @@ class ModelConfig:
     embedding: EmbeddingConfig = EmbeddingConfig()
     n_layer: int = 1  # one block already organises the toy world's embeddings
     n_head: int = 2  # must divide embedding.dim
-    positional: str = "learned"  # "learned" (GPT-2's wpe) or "sinusoidal" (fixed, Vaswani et al.)
+    positional: str = "learned"  # one of POSITIONAL_KINDS
+    rope_base: float = 10_000.0  # RoPE: theta_i = base^(-2i/head width), RoFormer's (and Llama 2's) base
 
     def validate(self, lim: Limits | None = None) -> None:
         lim = lim or limits()
@@ -115,13 +143,26 @@ class ModelConfig:
                 f"The number of heads ({self.n_head}) must divide the embedding dimension "
                 f"({self.embedding.dim})."
             )
-        if self.positional not in ("learned", "sinusoidal"):
-            raise ValueError('positional must be "learned" or "sinusoidal".')
+        if self.positional not in POSITIONAL_KINDS:
+            raise ValueError(
+                "positional must be one of " + ", ".join(f'"{k}"' for k in POSITIONAL_KINDS) + "."
+            )
+        if not 1 < self.rope_base < float("inf"):
+            raise ValueError(f"The RoPE base must be a finite number greater than 1, got {self.rope_base}.")
+        head_dim = self.embedding.dim // self.n_head
+        if self.positional == "rope" and head_dim % 2:
+            raise ValueError(
+                f"RoPE rotates pairs of dimensions, so each head's width (dimension {self.embedding.dim} / "
+                f"{self.n_head} heads = {head_dim}) must be even; change the dimension or the heads."
+            )
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How the tiny GPT is trained; the seed comes from the EmbeddingConfig."""
+
+    BATCH_SIZES: ClassVar[tuple[int, ...]] = (1, 4, 8, 16, 32, 64, 128, 256)  # offered on the page
+    LEARNING_RATES: ClassVar[tuple[float, ...]] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 1e-1)
 
     steps: int = 300  # toy world: 5-NN class agreement ~0.08 -> >=0.99 (seeds 0-2), ~1.5 s on 2 cores
     batch_size: int = 32  # windows of P+1 tokens per step
@@ -160,8 +201,3 @@ class ProjectionConfig:
     # umap-learn's default is 1.0; starting from PCA (or from the previous map) a gentler rate keeps
     # more neighbourhoods: 200 epochs then match or beat plain UMAP's 500 in trustworthiness (200-3000 rows)
     learning_rate: float = 0.35
-
-
-def replace(cfg, **changes):
-    """dataclasses.replace, re-exported so callers need not import dataclasses."""
-    return dataclasses.replace(cfg, **changes)

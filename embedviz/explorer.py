@@ -14,7 +14,7 @@ import tiktoken
 import torch
 
 from embedviz.config import EmbeddingConfig, Limits, limits
-from embedviz.tokens import split_lines, token_label
+from embedviz.tokens import encode, split_lines, token_label
 from embedviz.vocab import Vocab
 
 PAD_ROW = 0  # the row padded positions are looked up in; they are masked everywhere they are shown
@@ -55,12 +55,19 @@ def _check_text(text: str, lim: Limits) -> None:
         )
 
 
-def _pad(sentences: list[list[Token]], *, positions: int, mode: str) -> Batch:
+def _pad(sentences: list[list[Token]], *, positions: int, dim: int, mode: str, lim: Limits) -> Batch:
     if not sentences:
         raise ValueError("There is nothing to embed: type at least one sentence.")
     cut = tuple(max(0, len(s) - positions) for s in sentences)
     sentences = [s[:positions] for s in sentences]
     B, T = len(sentences), max(len(s) for s in sentences)
+    # tok and x are (B, T, d) each, and the page copies and downloads them: bounded before any is made
+    if B * T * dim > lim.max_batch_floats:
+        raise ValueError(
+            f"{B} sentence{'s' if B > 1 else ''} of up to {T:,} tokens at dimension d = {dim:,} make tensors of "
+            f"{B:,} x {T:,} x {dim:,} = {B * T * dim:,} numbers; the limit here is {lim.max_batch_floats:,}. "
+            "Use fewer or shorter sentences, fewer positions P or a smaller dimension d."
+        )
     rows = np.full((B, T), PAD_ROW, dtype=np.int64)  # (B, T)
     mask = np.zeros((B, T), dtype=bool)  # (B, T)
     for b, s in enumerate(sentences):
@@ -69,24 +76,28 @@ def _pad(sentences: list[list[Token]], *, positions: int, mode: str) -> Batch:
     return Batch(tuple(tuple(s) for s in sentences), rows, mask, cut, mode)
 
 
-def from_text(text: str, *, enc: tiktoken.Encoding, vocab: Vocab, positions: int,
+def from_text(text: str, *, enc: tiktoken.Encoding, vocab: Vocab, positions: int, dim: int = 1,
               lim: Limits | None = None) -> Batch:
-    """Each non-blank line is one sentence, tokenised by tiktoken and mapped to table rows."""
+    """Each non-blank line is one sentence, tokenised by tiktoken and mapped to table rows.
+
+    `dim` is the width the batch will be embedded at: B x T x dim numbers must stay within
+    `lim.max_batch_floats`. A lone surrogate in `text` is read as U+FFFD (see `well_formed`).
+    """
     lim = lim or limits()
     _check_text(text, lim)
-    lines = split_lines(text)
+    lines = split_lines(well_formed(text))
     if len(lines) > lim.max_sentences:
         raise ValueError(f"{len(lines)} sentences is too many; the limit is {lim.max_sentences}.")
     sentences = []
     for line in lines:
-        ids = enc.encode(line, disallowed_special=())
+        ids = encode(enc, line)
         rows = vocab.rows(ids) if ids else []
         sentences.append([
             Token(token_label(enc, i), i, int(r), unk=int(r) == vocab.unk_row)
             for i, r in zip(ids, rows)
         ])
     sentences = [s for s in sentences if s]
-    return _pad(sentences, positions=positions, mode="text")
+    return _pad(sentences, positions=positions, dim=dim, mode="text", lim=lim)
 
 
 def parse_ids(text: str, *, lim: Limits | None = None) -> list[list[int]]:
@@ -99,7 +110,7 @@ def parse_ids(text: str, *, lim: Limits | None = None) -> list[list[int]]:
     if stripped[0] != "[":
         stripped = "[" + ",".join(stripped.replace(",", " ").split()) + "]"
     try:
-        value = json.loads(stripped)
+        value = json.loads(stripped, parse_int=_parse_id)
     except (json.JSONDecodeError, RecursionError):
         raise ValueError(
             "Token ids must be whole numbers in brackets, for example [[5, 20, 33, 2]] "
@@ -120,8 +131,23 @@ def parse_ids(text: str, *, lim: Limits | None = None) -> list[list[int]]:
     return value
 
 
-def from_ids(text: str, *, vocab: Vocab, positions: int, lim: Limits | None = None) -> Batch:
-    """Raw rows typed as in the textbook: each id must be a row of the table (0 <= id < V)."""
+_MAX_ID_DIGITS = 30  # far above any vocabulary; Python refuses to convert more than 4,300 digits anyway
+
+
+def _parse_id(digits: str) -> int:
+    """json's integer parser, refusing numbers too long to be any id before Python converts them."""
+    count = len(digits.lstrip("-"))
+    if count > _MAX_ID_DIGITS:
+        raise ValueError(
+            f"Id {digits[:8]}…({count:,} digits) is too large; ids are row numbers such as 5 or 33."
+        )
+    return int(digits)
+
+
+def from_ids(text: str, *, vocab: Vocab, positions: int, dim: int = 1, lim: Limits | None = None) -> Batch:
+    """Raw rows typed as in the textbook: each id must be a row of the table (0 <= id < V); `dim` as
+    in `from_text`."""
+    lim = lim or limits()
     rows = parse_ids(text, lim=lim)
     for row in rows:
         for v in row:
@@ -132,7 +158,17 @@ def from_ids(text: str, *, vocab: Vocab, positions: int, lim: Limits | None = No
                 )
     sentences = [[Token(vocab.label(v), vocab.token_id(v), v, unk=v == vocab.unk_row) for v in r]
                  for r in rows]
-    return _pad(sentences, positions=positions, mode="ids")
+    return _pad(sentences, positions=positions, dim=dim, mode="ids", lim=lim)
+
+
+def well_formed(text: str) -> str:
+    """`text` with each lone UTF-16 surrogate (half of an emoji, U+D800-U+DFFF) replaced by U+FFFD.
+
+    Python strings can hold them but UTF-8 cannot: Streamlit could not send such text back to the
+    browser (streamlit/streamlit#5916), and a browser that sends one has its message dropped by the
+    server ("DecodeError: String field had bad UTF-8"), so that tab waits for a rerun that never comes.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def tables(cfg: EmbeddingConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,19 +5,20 @@ Floats get 9 significant digits (17 for float64): the fewest that always read ba
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
+import math
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from embedviz.config import ModelConfig
-from embedviz.model import TinyGPT
+from embedviz.config import Limits, limits
+from embedviz.explorer import Embedded
+from embedviz.training import Snapshot
 
 # OWASP CSV injection: a cell starting with one of these may run as a formula in a spreadsheet.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -26,7 +27,13 @@ _PROJECTOR_UNSAFE = str.maketrans({"\t": "⇥", "\n": "↵", "\r": "␍"})
 _PROJECTOR_HEADER = ("token", "class", "frequency")
 # The output head is wte itself; safetensors refuses tensors that share memory, so it is saved once.
 TIED = {"lm_head.weight": "wte.weight"}
+PROJECTOR_VECTORS, PROJECTOR_METADATA = "projector/vectors.tsv", "projector/metadata.tsv"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files give the same zip bytes
+LEFT_OUT = "LEFT_OUT.txt"  # in a download that had to leave files out: which, and why
+# Upper bounds used to size a file before it is built: a CSV cell of a float32 takes at most 16 characters
+# and its separator ("-1.23456789e-05,"), a float64 one 25; a .npy header is 128 bytes.
+_CSV_CELL = {4: 16, 8: 25}
+_NPY_HEADER = 128
 
 
 def to_csv(matrix, *, row_labels: Sequence[str] | None = None) -> bytes:
@@ -88,30 +95,6 @@ def projector_tsv(
     return _lines(vector_lines), _lines(meta_lines)
 
 
-def read_projector_tsv(vectors: bytes, metadata: bytes) -> tuple[np.ndarray, list[dict[str, str]]]:
-    """Parse what projector_tsv writes, strictly: (N, d) float32 and N {token, class, frequency} dicts."""
-    vector_lines = _strict_lines(vectors, "vectors.tsv")
-    rows = [line.split("\t") for line in vector_lines]
-    if not rows or len({len(r) for r in rows}) != 1:
-        raise ValueError("vectors.tsv must have at least one line and the same number of values on each.")
-    try:
-        values32 = np.array([[float(x) for x in r] for r in rows], dtype=np.float32)
-    except ValueError as exc:
-        raise ValueError(f"vectors.tsv holds something that is not a number: {exc}") from None
-    meta_lines = _strict_lines(metadata, "metadata.tsv")
-    if not meta_lines or tuple(meta_lines[0].split("\t")) != _PROJECTOR_HEADER:
-        raise ValueError("metadata.tsv must start with the header token<TAB>class<TAB>frequency.")
-    records = []
-    for number, line in enumerate(meta_lines[1:], start=2):
-        cells = line.split("\t")
-        if len(cells) != len(_PROJECTOR_HEADER):
-            raise ValueError(f"metadata.tsv line {number} has {len(cells)} fields, not 3.")
-        records.append(dict(zip(_PROJECTOR_HEADER, cells)))
-    if len(records) != len(values32):
-        raise ValueError(f"metadata.tsv describes {len(records)} rows; vectors.tsv has {len(values32)}.")
-    return values32, records
-
-
 def model_safetensors(model: torch.nn.Module, *, metadata: Mapping[str, str]) -> bytes:
     """The model's state as safetensors bytes; lm_head.weight is wte.weight and is stored only as that.
 
@@ -126,44 +109,6 @@ def model_safetensors(model: torch.nn.Module, *, metadata: Mapping[str, str]) ->
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
     header = {**metadata, "format": "pt", "tied": json.dumps(TIED)}
     return save_safetensors(tensors, metadata=header)
-
-
-def load_model_safetensors(data: bytes, cfg: ModelConfig, *, max_bytes: int) -> TinyGPT:
-    """A TinyGPT(cfg) holding the weights in `data` (as model_safetensors writes them), in eval mode.
-
-    Refuses, with a ValueError saying why, a file over max_bytes, one that is not safetensors, and one
-    whose tensor names, shapes or dtypes differ from TinyGPT(cfg)'s. Never unpickles anything.
-    """
-    if len(data) > max_bytes:
-        raise ValueError(
-            f"The model file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
-        )
-    cfg.validate()
-    try:
-        tensors = load_safetensors(bytes(data))
-    except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
-        raise ValueError(f"This is not a readable safetensors file ({_short(exc)}).") from None
-    model = TinyGPT(cfg)
-    expected = {k: v for k, v in model.state_dict().items() if k not in TIED}
-    missing = sorted(expected.keys() - tensors.keys())
-    unexpected = sorted(tensors.keys() - expected.keys())
-    if missing or unexpected:
-        problems = [f"missing {_names(missing)}"] if missing else []
-        problems += [f"unexpected {_names(unexpected)}"] if unexpected else []
-        raise ValueError(
-            f"The file does not hold this model's weights ({'; '.join(problems)}). "
-            "Choose the settings the model was trained with."
-        )
-    for name, want in expected.items():
-        got = tensors[name]
-        if tuple(got.shape) != tuple(want.shape) or got.dtype != want.dtype:
-            raise ValueError(
-                f"{name} is {got.dtype} {tuple(got.shape)} in the file but {want.dtype} "
-                f"{tuple(want.shape)} for these settings. Choose the settings the model was trained with."
-            )
-    model.load_state_dict(tensors, strict=False)  # copies in place: lm_head.weight still is wte.weight
-    model.lm_head.weight = model.wte.weight
-    return model.eval()
 
 
 def zip_bundle(files: Mapping[str, bytes]) -> bytes:
@@ -229,31 +174,9 @@ def _lines(lines: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _strict_lines(data: bytes, name: str) -> list[str]:
-    try:
-        text = bytes(data).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{name} is not UTF-8.") from None
-    if not text.endswith("\n") or "\r" in text:
-        raise ValueError(f"{name} must be lines ending in a single newline each.")
-    lines = text[:-1].split("\n")
-    if any(line == "" for line in lines):
-        raise ValueError(f"{name} has an empty line.")
-    return lines
-
-
-def _names(names: list[str]) -> str:
-    shown = ", ".join(names[:4])
-    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-
-
-def _short(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:160] or type(exc).__name__
-
-
 def training_files(
     *,
-    snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]],
+    snapshots: Sequence[Snapshot],
     row_labels: Sequence[str],
     drawn_rows: Sequence[int],
     classes: Sequence[str | None],
@@ -261,23 +184,90 @@ def training_files(
     model: torch.nn.Module,
     metadata: Mapping[str, str],
     batch_rows: np.ndarray | None = None,
+    lim: Limits | None = None,
 ) -> dict[str, bytes]:
     """Everything a trained run can be taken away as: tables before/after, the sum x = wte(ids) +
-    wpe(pos) of a batch of rows (B, T) before/after, the Projector pair and the model."""
-    (_, wte0, wpe0), (_, wte1, wpe1) = snapshots[0], snapshots[-1]
+    wpe(pos) of a batch of rows (B, T) before/after, the Projector pair and the model.
+
+    With a positional scheme that adds nothing to the tokens (wpe None), there is no wpe file and x is
+    wte(ids) alone: positions enter inside attention. Files that would take the whole past
+    `lim.max_export_bytes` are left out, and LEFT_OUT.txt says which (see `_within`).
+    """
+    first, last = snapshots[0], snapshots[-1]
     drawn = np.asarray(drawn_rows, dtype=np.int64)
-    files: dict[str, bytes] = {}
-    for name, table, labels in (("wte_before", wte0, row_labels), ("wte_after", wte1, row_labels),
-                                ("wpe_before", wpe0, None), ("wpe_after", wpe1, None)):
-        files[f"{name}.csv"] = to_csv(table, row_labels=labels)
-        files[f"{name}.npy"] = to_npy(table)
-    if wte1.shape[1] >= 2 and drawn.size:
-        vectors, meta = projector_tsv(wte1[drawn], tokens=[row_labels[r] for r in drawn],
-                                      classes=classes, frequencies=frequencies)
-        files["projector/vectors.tsv"], files["projector/metadata.tsv"] = vectors, meta
+    plan: list[tuple[str, int, Callable[[], bytes]]] = []
+    tables = [("wte_before", first.wte, row_labels), ("wte_after", last.wte, row_labels)]
+    if first.wpe is not None:
+        tables += [("wpe_before", first.wpe, None), ("wpe_after", last.wpe, None)]
+    for name, table, labels in tables:
+        plan.append((f"{name}.csv", _csv_size(table, labels), lambda t=table, lb=labels: to_csv(t, row_labels=lb)))
+        plan.append((f"{name}.npy", _npy_size(table.shape, table.dtype.itemsize), lambda t=table: to_npy(t)))
+    if last.wte.shape[1] >= 2 and drawn.size:
+        tokens = [row_labels[r] for r in drawn]
+        projector = functools.cache(lambda: projector_tsv(last.wte[drawn], tokens=tokens, classes=classes,
+                                                          frequencies=frequencies))
+        size = _csv_size(np.empty((drawn.size, last.wte.shape[1]), np.float32), None)
+        plan.append((PROJECTOR_VECTORS, size, lambda: projector()[0]))
+        meta_size = 4 * sum(len(str(t)) + len(str(c)) + 24 for t, c in zip(tokens, classes))
+        plan.append((PROJECTOR_METADATA, meta_size, lambda: projector()[1]))
     if batch_rows is not None:
         T = batch_rows.shape[1]
-        files["x_before.npy"] = to_npy(wte0[batch_rows] + wpe0[:T])  # (B, T, d)
-        files["x_after.npy"] = to_npy(wte1[batch_rows] + wpe1[:T])  # (B, T, d)
-    files["model.safetensors"] = model_safetensors(model, metadata=metadata)
+        for name, snap in (("x_before", first), ("x_after", last)):
+            def x_npy(snap: Snapshot = snap) -> bytes:
+                x = snap.wte[batch_rows]  # (B, T, d)
+                return to_npy(x if snap.wpe is None else x + snap.wpe[:T])  # (B, T, d)
+
+            plan.append((f"{name}.npy", _npy_size((*batch_rows.shape, snap.wte.shape[1]), 4), x_npy))
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    plan.append(("model.safetensors", size, lambda: model_safetensors(model, metadata=metadata)))
+    return _within(plan, lim or limits())
+
+
+def projector_pair(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The two Projector files of `training_files`, under the names projector.tensorflow.org expects."""
+    return {name.split("/")[-1]: data for name, data in files.items()
+            if name in (PROJECTOR_VECTORS, PROJECTOR_METADATA)}
+
+
+def embedding_files(out: Embedded, *, labels: Sequence[str], sentence: int,
+                    lim: Limits | None = None) -> dict[str, bytes]:
+    """The explorer's tensors: tok, pos (broadcast over the batch) and x as .npy (B, T, d), and one
+    sentence of each as CSV with its token labels; within `lim.max_export_bytes` as in `training_files`."""
+    named = {"tok": out.tok, "pos": out.pos.expand_as(out.tok), "x": out.x}
+    plan: list[tuple[str, int, Callable[[], bytes]]] = [
+        (f"{k}.npy", _npy_size(v.shape, v.element_size()), lambda v=v: to_npy(v)) for k, v in named.items()]
+    plan += [(f"{k}_sentence{sentence}.csv", _csv_size(v[sentence], labels),
+              lambda v=v: to_csv(v[sentence], row_labels=labels)) for k, v in named.items()]
+    return _within(plan, lim or limits())
+
+
+def _within(plan: Sequence[tuple[str, int, Callable[[], bytes]]], lim: Limits) -> dict[str, bytes]:
+    """Build each (name, upper bound of its size, builder) in turn while the total stays within
+    `lim.max_export_bytes`; a file that would pass it is never built, and LEFT_OUT.txt names it."""
+    files: dict[str, bytes] = {}
+    left_out: list[str] = []
+    total = 0
+    for name, size, build in plan:
+        if total + size > lim.max_export_bytes:
+            left_out.append(f"{name} (up to {size / 1e6:,.1f} MB)")
+            continue
+        files[name] = build()
+        total += len(files[name])
+    if left_out:
+        files[LEFT_OUT] = (
+            f"Downloads are limited to {lim.max_export_bytes / 1e6:,.0f} MB here, so these files were left out: "
+            + ", ".join(left_out) + ". Lower the vocabulary size, the dimension d, the positions P or the "
+            "number of sentences to get them.\n").encode("utf-8")
     return files
+
+
+def _npy_size(shape: Sequence[int], itemsize: int) -> int:
+    return math.prod(shape) * itemsize + _NPY_HEADER
+
+
+def _csv_size(matrix, labels: Sequence[str] | None) -> int:
+    """An upper bound of `to_csv(matrix, row_labels=labels)`'s length, without building it."""
+    n, d = matrix.shape
+    itemsize = matrix.element_size() if isinstance(matrix, torch.Tensor) else matrix.dtype.itemsize
+    label_bytes = 4 * sum(len(str(label)) + 4 for label in labels) if labels is not None else 12 * n
+    return 3 + (d + 1) * 12 + n * (d * _CSV_CELL.get(itemsize, 25) + 2) + label_bytes

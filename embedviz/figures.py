@@ -9,6 +9,7 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import plotly.graph_objects as go
@@ -28,6 +29,19 @@ NEUTRAL_CLASSES = frozenset({"other", "<unk>"})
 _SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "star")
 _PADDING_HOVER = "padding — not real data"
 _EMPTY = "\u2014"  # shown for a missing id or row
+
+
+class LossRecord(Protocol):
+    """One point of a loss curve: training.LossPoint, or a training.Progress report during a run."""
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def train_loss(self) -> float: ...
+
+    @property
+    def held_out_loss(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,37 @@ def embedding_heatmap(
     hover: one mapping per row with token, id (int | None), row (int | None), position (int), pad (bool).
     Rows with pad=True (or, without hover, rows that are all NaN) are drawn as grey padding.
     """
-    z = np.asarray(values, dtype=np.float64)
+    z = _embedding_values(values, row_labels=row_labels, hover=hover, zmax=zmax)  # (rows, dim)
+    n_rows, dim = z.shape
+    pad, positions = _padding(z, hover)
+    plot_px = min(max(n_rows * style.row_px, 5 * style.row_px), style.max_plot_px)  # room for a colour bar
+    rows = _row_axis(row_labels, hover, positions, pad)
+    gaps = 1 if n_rows <= 64 and dim <= 48 else 0
+    padded = bool(pad.any())
+    fig = go.Figure(_values_trace(z, rows, zmax=zmax, gaps=gaps, plot_px=plot_px, style=style))
+    if padded:
+        fig.add_trace(_padding_trace(pad, rows, dim=dim, gaps=gaps, style=style))
+    _heatmap_layout(fig, rows, n_rows=n_rows, dim=dim, title=title, padded=padded, plot_px=plot_px, style=style)
+    return fig
+
+
+@dataclass(frozen=True)
+class _RowAxis:
+    """The y axis of an embedding heatmap: one category per row (tokens), or the position numbers."""
+
+    y: Sequence  # category names (their hover headers), or np.arange(rows)
+    header: str  # how a hover names the row
+    ticktext: list[str] | None  # "0 · ␣cat" per row; None: the axis shows position numbers
+
+    @property
+    def categorical(self) -> bool:
+        return self.ticktext is not None
+
+
+def _embedding_values(values: np.ndarray, *, row_labels: Sequence[str] | None, hover: Sequence[Mapping] | None,
+                      zmax: float) -> np.ndarray:
+    """The values as a float64 copy (rows, dim), after checking every argument a caller can get wrong."""
+    z = np.array(values, dtype=np.float64)
     if z.ndim != 2:
         raise ValueError(f"Embedding values must be a 2-D (rows, dimensions) array, got shape {z.shape}.")
     n_rows, dim = z.shape
@@ -129,40 +173,46 @@ def embedding_heatmap(
         raise ValueError(f"Got {len(row_labels)} row labels for {n_rows} rows.")
     if hover is not None and len(hover) != n_rows:
         raise ValueError(f"Got {len(hover)} hover entries for {n_rows} rows.")
+    return z
 
+
+def _padding(z: np.ndarray, hover: Sequence[Mapping] | None) -> tuple[np.ndarray, list[int]]:
+    """(pad (rows,) bool, position of each row); sets padding rows of z to NaN, refuses NaN elsewhere."""
     if hover is not None:
         pad = np.array([bool(h.get("pad", False)) for h in hover])
         positions = [int(h.get("position", i)) for i, h in enumerate(hover)]
     else:
         pad = np.all(np.isnan(z), axis=1)
-        positions = list(range(n_rows))
+        positions = list(range(len(z)))
     z[pad] = np.nan
     if not np.all(np.isfinite(z[~pad])):
         raise ValueError("The embedding has NaN or infinite values outside padding rows (training diverged?).")
+    return pad, positions
 
-    plot_px = min(max(n_rows * style.row_px, 5 * style.row_px), style.max_plot_px)  # room for a colour bar
-    categorical = row_labels is not None or hover is not None
-    if categorical:
-        ticktext = [
-            f"{positions[i]} · pad" if pad[i]
-            else f"{positions[i]} · {_esc(_short(row_labels[i]))}" if row_labels is not None
-            else str(positions[i])
-            for i in range(n_rows)
-        ]
-        headers = [_row_header(ticktext[i], None if hover is None else hover[i], positions[i], pad[i])
-                   for i in range(n_rows)]
-        y: Sequence = _unique(headers)
-        header = "%{y}"
-    else:
-        y = np.arange(n_rows)
-        header = "position %{y}"
 
-    cells_small = n_rows * dim <= 200 and dim <= style.max_cell_text_columns
-    gaps = 1 if n_rows <= 64 and dim <= 48 else 0
-    data = go.Heatmap(
+def _row_axis(row_labels: Sequence[str] | None, hover: Sequence[Mapping] | None, positions: list[int],
+              pad: np.ndarray) -> _RowAxis:
+    if row_labels is None and hover is None:
+        return _RowAxis(y=np.arange(len(positions)), header="position %{y}", ticktext=None)
+    ticktext = [
+        f"{positions[i]} · pad" if pad[i]
+        else f"{positions[i]} · {_esc(_short(row_labels[i]))}" if row_labels is not None
+        else str(positions[i])
+        for i in range(len(positions))
+    ]
+    headers = [_row_header(ticktext[i], None if hover is None else hover[i], positions[i], pad[i])
+               for i in range(len(positions))]
+    return _RowAxis(y=_unique(headers), header="%{y}", ticktext=ticktext)
+
+
+def _values_trace(z: np.ndarray, rows: _RowAxis, *, zmax: float, gaps: int, plot_px: int,
+                  style: FigureStyle) -> go.Heatmap:
+    """The embedding itself on the diverging scale, with numbers in the cells when they fit."""
+    n_rows, dim = z.shape
+    trace = go.Heatmap(
         z=z.astype(np.float32),
         x=np.arange(dim),
-        y=y,
+        y=rows.y,
         name="embedding",
         colorscale=[list(stop) for stop in style.diverging],
         zmin=-zmax,
@@ -171,7 +221,7 @@ def embedding_heatmap(
         xgap=gaps,
         ygap=gaps,
         hoverongaps=False,
-        hovertemplate=f"{header}<br>dimension %{{x}}<br>value %{{z:.4f}}<extra></extra>",
+        hovertemplate=f"{rows.header}<br>dimension %{{x}}<br>value %{{z:.4f}}<extra></extra>",
         colorbar=dict(
             title=dict(text="value", font=dict(size=style.font_size)),
             tickfont=dict(size=style.tick_size),
@@ -184,34 +234,37 @@ def embedding_heatmap(
             **({"tickvals": [-zmax, 0.0, zmax], "tickformat": ".2~f"} if plot_px < 220 else {}),
         ),
     )
-    if cells_small:
-        data.update(texttemplate="%{z:.2f}", textfont=dict(size=style.cell_text_size))
-    fig = go.Figure(data)
+    if n_rows * dim <= 200 and dim <= style.max_cell_text_columns:
+        trace.update(texttemplate="%{z:.2f}", textfont=dict(size=style.cell_text_size))
+    return trace
 
-    if pad.any():
-        mask = np.where(pad, 1.0, np.nan)[:, None]  # (T, 1): one brick spanning all dimensions
-        fig.add_trace(
-            go.Heatmap(
-                z=mask,
-                x=[-0.5, dim - 0.5],  # cell edges, so the single column covers every dimension
-                y=y,
-                name="padding",
-                colorscale=[[0.0, style.pad_color], [1.0, style.pad_color]],
-                zmin=0.0,
-                zmax=1.0,
-                showscale=False,
-                ygap=gaps,
-                hoverongaps=False,
-                hovertemplate=(f"{header}<extra></extra>" if categorical
-                               else f"position %{{y}}<br>{_PADDING_HOVER}<extra></extra>"),
-                text=np.where(pad & (n_rows * style.row_px <= style.max_plot_px), "padding", "")[:, None],
-                texttemplate="%{text}",
-                textfont=dict(size=style.cell_text_size, color=style.text_color),
-            )
-        )
 
-    subtitle = "grey rows are padding: not real data" if pad.any() else None
-    _top_axis_layout(fig, style, title, subtitle, plot_px)
+def _padding_trace(pad: np.ndarray, rows: _RowAxis, *, dim: int, gaps: int, style: FigureStyle) -> go.Heatmap:
+    """Grey bricks over the padding rows, each one cell spanning every dimension."""
+    n_rows = len(pad)
+    return go.Heatmap(
+        z=np.where(pad, 1.0, np.nan)[:, None],  # (T, 1)
+        x=[-0.5, dim - 0.5],  # cell edges, so the single column covers every dimension
+        y=rows.y,
+        name="padding",
+        colorscale=[[0.0, style.pad_color], [1.0, style.pad_color]],
+        zmin=0.0,
+        zmax=1.0,
+        showscale=False,
+        ygap=gaps,
+        hoverongaps=False,
+        hovertemplate=(f"{rows.header}<extra></extra>" if rows.categorical
+                       else f"position %{{y}}<br>{_PADDING_HOVER}<extra></extra>"),
+        text=np.where(pad & (n_rows * style.row_px <= style.max_plot_px), "padding", "")[:, None],
+        texttemplate="%{text}",
+        textfont=dict(size=style.cell_text_size, color=style.text_color),
+    )
+
+
+def _heatmap_layout(fig: go.Figure, rows: _RowAxis, *, n_rows: int, dim: int, title: str, padded: bool,
+                    plot_px: int, style: FigureStyle) -> None:
+    """Title, dimensions along the top, rows down the side (labels thinned so they never collide)."""
+    _top_axis_layout(fig, style, title, "grey rows are padding: not real data" if padded else None, plot_px)
     fig.update_xaxes(
         title=dict(text="dimension", font=dict(size=style.font_size)),
         side="top",
@@ -224,14 +277,13 @@ def embedding_heatmap(
     )
     yaxis = dict(autorange="reversed", showgrid=False, zeroline=False, automargin=True,
                  tickfont=dict(size=style.tick_size), title=None)
-    if categorical:
+    if rows.categorical:
         stride = max(1, math.ceil(n_rows * style.row_px / plot_px))
-        yaxis.update(tickmode="array", tickvals=list(y)[::stride], ticktext=ticktext[::stride],
+        yaxis.update(tickmode="array", tickvals=list(rows.y)[::stride], ticktext=rows.ticktext[::stride],
                      type="category")
     else:
         yaxis.update(title=dict(text="position", font=dict(size=style.font_size)))
     fig.update_yaxes(**yaxis)
-    return fig
 
 
 def similarity_heatmap(
@@ -239,22 +291,13 @@ def similarity_heatmap(
     *,
     title: str,
     style: FigureStyle,
-    labels: Sequence[str] | None = None,
 ) -> go.Figure:
     """Cosine similarity between positions (P, P) on a fixed -1..1 diverging scale, first row on top."""
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
         raise ValueError(f"A similarity matrix must be square and non-empty, got shape {m.shape}.")
-    n = m.shape[0]
-    if labels is not None and len(labels) != n:
-        raise ValueError(f"Got {len(labels)} labels for a {n} x {n} matrix.")
     plot_px = 560 if style.presentation else 420
-    if labels is None:
-        axis_values: Sequence = np.arange(n)
-        hover = "position %{y} vs position %{x}"
-    else:
-        axis_values = _unique([f"{i} · {_esc(_short(label))}" for i, label in enumerate(labels)])
-        hover = "%{y} vs %{x}"
+    axis_values = np.arange(m.shape[0])
     fig = go.Figure(
         go.Heatmap(
             z=m.astype(np.float32),
@@ -266,7 +309,7 @@ def similarity_heatmap(
             zmax=1.0,
             zmid=0.0,
             hoverongaps=False,
-            hovertemplate=f"{hover}<br>cosine similarity %{{z:.3f}}<extra></extra>",
+            hovertemplate="position %{y} vs position %{x}<br>cosine similarity %{z:.3f}<extra></extra>",
             colorbar=dict(
                 title=dict(text="cosine", font=dict(size=style.font_size)),
                 tickfont=dict(size=style.tick_size),
@@ -278,36 +321,27 @@ def similarity_heatmap(
     _top_axis_layout(fig, style, title, None, plot_px)
     axis = dict(showgrid=False, zeroline=False, automargin=True, tickfont=dict(size=style.tick_size),
                 constrain="domain")
-    x_axis, y_axis = dict(axis), dict(axis)
-    if labels is not None:
-        # token labels on the rows only; columns show the position number, hover shows both labels
-        stride = max(1, math.ceil(n * style.row_px / plot_px))
-        ticks = list(axis_values)[::stride]
-        y_axis.update(type="category", tickmode="array", tickvals=ticks, ticktext=ticks)
-        x_stride = max(stride, math.ceil(n * 3 * style.tick_size / plot_px))
-        x_axis.update(type="category", tickmode="array", tickvals=list(axis_values)[::x_stride],
-                      ticktext=[str(i) for i in range(0, n, x_stride)], tickangle=0)
-    fig.update_xaxes(**x_axis, title=dict(text="position", font=dict(size=style.font_size)), side="top")
-    fig.update_yaxes(**y_axis, title=dict(text="position", font=dict(size=style.font_size)),
+    fig.update_xaxes(**axis, title=dict(text="position", font=dict(size=style.font_size)), side="top")
+    fig.update_yaxes(**axis, title=dict(text="position", font=dict(size=style.font_size)),
                      autorange="reversed", scaleanchor="x", scaleratio=1)
     return fig
 
 
 def loss_curve(
-    history: Sequence[tuple[int, float, float | None]],
+    history: Sequence[LossRecord],
     *,
     style: FigureStyle,
     title: str = "Loss during training",
-    log_y: bool = False,
     baseline: float | None = None,
 ) -> go.Figure:
     """Train loss and held-out loss (only where measured) against the training step.
 
+    history: training.LossPoint records, or the training.Progress reports of a run still going.
     baseline: a reference loss drawn dotted, e.g. ln(vocabulary size) = guessing uniformly.
     """
-    steps = [int(h[0]) for h in history]
-    train = [float(h[1]) for h in history]
-    held = [(int(h[0]), float(h[2])) for h in history if h[2] is not None]
+    steps = [int(h.step) for h in history]
+    train = [float(h.train_loss) for h in history]
+    held = [(int(h.step), float(h.held_out_loss)) for h in history if h.held_out_loss is not None]
     fig = go.Figure()
     if steps:
         fig.add_trace(
@@ -338,11 +372,11 @@ def loss_curve(
         )
     if not steps:
         _empty_note(fig, "No training steps yet.", style)
-    return _loss_axes(fig, style, title, legend_y=0.8, log_y=log_y)  # legend clear of the baseline label
+    return _loss_axes(fig, style, title, legend_y=0.8)  # legend clear of the baseline label
 
 
 def loss_comparison(
-    runs: Mapping[str, Sequence[tuple[int, float, float | None]]],
+    runs: Mapping[str, Sequence[LossRecord]],
     *,
     style: FigureStyle,
     title: str = "Held-out loss: learned vs sinusoidal positions",
@@ -350,7 +384,8 @@ def loss_comparison(
     """Held-out loss (train loss where none was measured) of several runs on one chart."""
     fig = go.Figure()
     for k, (name, history) in enumerate(runs.items()):
-        points = [(int(h[0]), float(h[2] if h[2] is not None else h[1])) for h in history]
+        points = [(int(h.step), float(h.train_loss if h.held_out_loss is None else h.held_out_loss))
+                  for h in history]
         fig.add_trace(
             go.Scatter(
                 x=[p[0] for p in points], y=[p[1] for p in points], name=_esc(name),
@@ -363,19 +398,17 @@ def loss_comparison(
         )
     if not runs:
         _empty_note(fig, "No training runs to compare yet.", style)
-    return _loss_axes(fig, style, title, legend_y=1.0, log_y=False)
-    return fig
+    return _loss_axes(fig, style, title, legend_y=1.0)
 
 
-def _loss_axes(fig: go.Figure, style: FigureStyle, title: str, *, legend_y: float, log_y: bool) -> go.Figure:
+def _loss_axes(fig: go.Figure, style: FigureStyle, title: str, *, legend_y: float) -> go.Figure:
     fig.update_layout(_layout(style, title), height=style.line_height)
     fig.update_layout(legend=dict(x=1, xanchor="right", y=legend_y, yanchor="top",
                                   bgcolor="rgba(255,255,255,0.8)"))
     fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
                      tickfont=dict(size=style.tick_size), automargin=True, rangemode="tozero")
     fig.update_yaxes(title=dict(text="loss (cross-entropy)", font=dict(size=style.font_size)),
-                     tickfont=dict(size=style.tick_size), automargin=True,
-                     type="log" if log_y else "linear")
+                     tickfont=dict(size=style.tick_size), automargin=True, type="linear")
     return fig
 
 

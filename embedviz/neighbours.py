@@ -26,23 +26,18 @@ def cosine_matrix(matrix: np.ndarray) -> np.ndarray:
 
 
 def cosine_neighbours(
-    matrix: np.ndarray, row: int, *, k: int = 10, candidates: np.ndarray | None = None
+    matrix: np.ndarray, row: int, *, k: int = 10
 ) -> list[tuple[int, float]]:
-    """The k rows most cosine-similar to `row` (itself excluded), best first; ties go to the lower row.
-
-    `candidates` restricts the answer to those row indices (e.g. the rows the corpus uses).
-    """
+    """The k rows most cosine-similar to `row` (itself excluded), best first; ties go to the lower row."""
     unit = _unit_rows(matrix)  # (N, d)
     n = len(unit)
     if not 0 <= row < n:
         raise ValueError(f"Row {row} is outside the table's {n} rows.")
     if k < 1:
         raise ValueError("k must be at least 1.")
-    cand = np.arange(n) if candidates is None else np.unique(np.asarray(candidates, dtype=np.int64))
-    if len(cand) and (cand.min() < 0 or cand.max() >= n):
-        raise ValueError(f"Candidate rows must be in [0, {n}).")
-    cand = cand[cand != row]  # (M,)
-    sims = unit[cand] @ unit[row]  # (M,)
+    cand = np.arange(n)
+    cand = cand[cand != row]  # (N-1,)
+    sims = unit[cand] @ unit[row]  # (N-1,)
     order = np.lexsort((cand, -sims))[:k]  # by similarity, then by row
     return [(int(cand[i]), float(sims[i])) for i in order]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -139,23 +140,47 @@ def warm_up() -> float:
 
 
 def numba_cache_dir() -> Path:
-    """Where umap's compiled numba code is kept: $NUMBA_CACHE_DIR if the user set it, else ours."""
+    """Where umap's compiled numba code is kept: $NUMBA_CACHE_DIR if the user set it, else ours.
+
+    numba loads its cache index with pickle, so anyone who can write to the directory can run code
+    in this process: ours must be a real directory (no symlink) of this user that no one else can
+    write to. Raises OSError saying why when there is none; UMAP then runs without the cache.
+    """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return Path(os.environ["NUMBA_CACHE_DIR"])
     home_cache = os.path.join(os.path.expanduser("~"), ".cache", "embedviz")
-    base = os.environ.get("EMBEDVIZ_CACHE_DIR") or home_cache
+    base = Path(os.environ.get("EMBEDVIZ_CACHE_DIR") or home_cache)
     fallback = Path(tempfile.gettempdir()) / f"embedviz-{os.getuid()}"  # e.g. a read-only home
-    for candidate in (Path(base) / "numba", fallback / "numba"):
-        try:
-            candidate.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(candidate, os.W_OK | os.X_OK):
-            return candidate
+    problems = []
+    for chain in ((base / "numba",), (fallback, fallback / "numba")):  # each folder of the chain ours
+        problem = next(filter(None, map(_private_dir_problem, chain)), None)
+        if problem is None:
+            return chain[-1]
+        problems.append(problem)
     raise OSError(
-        "No writable directory for the numba cache; set EMBEDVIZ_CACHE_DIR or NUMBA_CACHE_DIR "
-        "to a writable directory."
+        f"No private directory for the numba cache ({'; '.join(problems)}), so UMAP runs uncached. "
+        "Set EMBEDVIZ_CACHE_DIR to a directory of your own that only you can write to."
     )
+
+
+def _private_dir_problem(path: Path) -> str | None:
+    """Create `path` (0o700) if missing; None if it is a directory of ours that only we can write, else why not."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symbolic link"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a directory"
+    if info.st_uid != os.getuid():
+        return f"{path} belongs to another user"
+    if info.st_mode & 0o022:
+        return f"{path} can be written by other users (chmod go-w it)"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"{path} is not writable"
+    return None
 
 
 def _check_matrix(matrix: np.ndarray, cfg: ProjectionConfig) -> np.ndarray:
@@ -316,11 +341,17 @@ def _load_umap() -> Any:
     global _umap_class
     with _load_lock:
         if _umap_class is None:
+            caching = True
             if not os.environ.get("NUMBA_CACHE_DIR"):
-                cache = str(numba_cache_dir())
-                os.environ["NUMBA_CACHE_DIR"] = cache
-                if "numba" in sys.modules:  # imported before us: numba has read its config already
-                    sys.modules["numba"].config.CACHE_DIR = cache
+                try:
+                    cache = str(numba_cache_dir())
+                except OSError as exc:
+                    warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+                    caching = False
+                else:
+                    os.environ["NUMBA_CACHE_DIR"] = cache
+                    if "numba" in sys.modules:  # imported before us: numba has read its config already
+                        sys.modules["numba"].config.CACHE_DIR = cache
             import importlib
 
             with warnings.catch_warnings():  # umap warns that TensorFlow is missing: irrelevant here
@@ -328,10 +359,11 @@ def _load_umap() -> Any:
                 from umap import UMAP
             from numba.core.registry import CPUDispatcher
 
-            for name in _UMAP_NUMBA_MODULES:
-                for value in vars(importlib.import_module(name)).values():
-                    if isinstance(value, CPUDispatcher):
-                        value.enable_caching()
+            if caching:
+                for name in _UMAP_NUMBA_MODULES:
+                    for value in vars(importlib.import_module(name)).values():
+                        if isinstance(value, CPUDispatcher):
+                            value.enable_caching()
             for message in ("using precomputed metric", r"precomputed_knn\[2\]"):
                 warnings.filterwarnings("ignore", message=message, category=UserWarning, module="umap")
             _umap_class = UMAP
@@ -349,7 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     seconds = warm_up()
-    print(f"numba cache {numba_cache_dir()} ready in {seconds:.1f} s")
+    try:
+        print(f"numba cache {numba_cache_dir()} ready in {seconds:.1f} s")
+    except OSError as exc:
+        print(f"UMAP compiled in {seconds:.1f} s but nothing was cached: {exc}")
     return 0
 
 

@@ -9,15 +9,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from embedviz.config import Limits
+from embedviz.config import ENCODINGS, HEAD_COUNTS, POSITIONAL_KINDS, SHAREABLE_CORPORA, Limits, TrainConfig
 
 MAX_URL_TEXT = 2_000  # characters of typed text carried in a link; browsers cap URLs near 32k
+MAX_ROPE_BASE = 1e9  # RoPE bases in use run from 1e4 (RoFormer) to 5e5-1e7 (Llama 3, long-context models)
 
 
 @dataclass(frozen=True)
 class Field:
     param: str  # short name in the URL
-    kind: type  # str, int, float or bool
+    kind: type  # str, int, float, bool or list (of str, comma-separated in the URL)
     check: Callable[[Any, Limits], bool] = lambda v, lim: True
 
 
@@ -29,23 +30,34 @@ FIELDS: dict[str, Field] = {
     "mode": Field("mode", str, _choice("Sentences", "Token ids")),
     "text": Field("text", str, lambda v, lim: len(v) <= MAX_URL_TEXT),
     "ids": Field("ids", str, lambda v, lim: len(v) <= MAX_URL_TEXT),
-    "encoding": Field("enc", str, _choice("cl100k_base", "gpt2", "o200k_base", "bpe")),
-    "corpus": Field("corpus", str, _choice("toy", "pydocs")),
+    "encoding": Field("enc", str, _choice(*ENCODINGS)),
+    "corpus": Field("corpus", str, _choice(*SHAREABLE_CORPORA)),
     "vocab_size": Field("V", int, lambda v, lim: 2 <= v <= 1_000_000),
     "dim": Field("d", int, lambda v, lim: 1 <= v <= lim.max_dim),
     "positions": Field("P", int, lambda v, lim: 1 <= v <= lim.max_positions),
     "seed": Field("seed", int, lambda v, lim: 0 <= v < 2**32),
     "sentence": Field("row", int, lambda v, lim: 0 <= v < lim.max_sentences),
     "steps": Field("steps", int, lambda v, lim: 10 <= v <= lim.max_train_steps),
-    "batch_size": Field("batch", int, lambda v, lim: v in (1, 4, 8, 16, 32, 64, 128, 256) and v <= lim.max_batch_size),
-    "learning_rate": Field("lr", float, lambda v, lim: v in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2, 3e-2, 1e-1)),
+    "batch_size": Field("batch", int, lambda v, lim: v in TrainConfig.BATCH_SIZES and v <= lim.max_batch_size),
+    "learning_rate": Field("lr", float, lambda v, lim: v in TrainConfig.LEARNING_RATES),
     "n_layer": Field("layers", int, lambda v, lim: 1 <= v <= lim.max_train_layers),
-    "n_head": Field("heads", int, lambda v, lim: v in (1, 2, 4, 8)),
-    "positional": Field("pos", str, _choice("learned", "sinusoidal")),
+    "n_head": Field("heads", int, lambda v, lim: v in HEAD_COUNTS),
+    "positional": Field("pos", str, _choice(*POSITIONAL_KINDS)),
+    "rope_base": Field("rope_base", float, lambda v, lim: 1 < v <= MAX_ROPE_BASE),
+    "compare_kinds": Field("compare", list, lambda v, lim: _schemes(v)),
+    "scheme_pictures": Field("pictures", str, _choice(*POSITIONAL_KINDS)),
+    "trained_sentence": Field("mine", bool),
+    "cos_a": Field("cos_a", int, lambda v, lim: 0 <= v < lim.max_positions),
+    "cos_b": Field("cos_b", int, lambda v, lim: 0 <= v < lim.max_positions),
     "neighbour_token": Field("nn", int, lambda v, lim: v >= 0),
     "presentation": Field("present", bool),
     "trained": Field("trained", bool),
 }
+
+
+def _schemes(kinds: list[str]) -> bool:
+    """Distinct positional schemes, at least one (what "Compare the schemes" trains)."""
+    return bool(kinds) and set(kinds) <= set(POSITIONAL_KINDS) and len(set(kinds)) == len(kinds)
 
 
 def to_query(state: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -59,13 +71,15 @@ def to_query(state: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dic
         if key in ("text", "ids") and len(str(value)) > MAX_URL_TEXT:
             left_out.append(f"the {key} (over {MAX_URL_TEXT:,} characters)")
             continue
-        if key == "corpus" and value not in ("toy", "pydocs"):
+        if key == "corpus" and value not in SHAREABLE_CORPORA:
             left_out.append("the uploaded corpus (upload it again after opening the link)")
             continue
         if field.kind is bool:
             params[field.param] = "1" if value else "0"
         elif field.kind is float:
             params[field.param] = repr(float(value))
+        elif field.kind is list:
+            params[field.param] = ",".join(str(v) for v in value)
         else:
             params[field.param] = str(value)
     return params, left_out
@@ -102,4 +116,6 @@ def _parse(raw: str, kind: type) -> Any:
         return int(raw)
     if kind is float:
         return float(raw)
+    if kind is list:
+        return raw.split(",")
     return raw

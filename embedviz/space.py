@@ -5,8 +5,9 @@ meaning to organise. Above `max_points` rows only the most frequent are kept, wi
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tiktoken
@@ -15,6 +16,9 @@ from embedviz import neighbours, projection
 from embedviz.corpus import Corpus, token_class
 from embedviz.tokens import token_bytes
 from embedviz.vocab import Vocab
+
+if TYPE_CHECKING:  # training imports torch, which drawing and scoring rows do not need
+    from embedviz.training import Snapshot
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Space:
     classes: tuple[str, ...]  # colour class per row
     scored: tuple[str | None, ...]  # class used for kNN agreement; None = not scored
     note: str | None  # said under the plots when rows were left out
+    key: str = ""  # what the selection was made from (corpus, encoding, vocabulary size): for caches
 
     @property
     def scoreable(self) -> bool:
@@ -38,6 +43,11 @@ class Space:
 
     def chance(self) -> float | None:
         return neighbours.chance_agreement(self.scored) if self.scoreable else None
+
+    def indices_of(self, rows: Iterable[int]) -> list[int]:
+        """Indices (into the drawn rows, ascending) of those table rows that are drawn."""
+        where = {int(r): i for i, r in enumerate(self.rows)}
+        return sorted({where[int(r)] for r in rows if int(r) in where})
 
 
 def select(vocab: Vocab, corpus: Corpus, enc: tiktoken.Encoding, *, max_points: int) -> Space:
@@ -66,10 +76,11 @@ def select(vocab: Vocab, corpus: Corpus, enc: tiktoken.Encoding, *, max_points: 
         classes=classes,
         scored=scored,
         note=note,
+        key=f"{corpus.key}|{enc.name}|{vocab.size}|{max_points}",
     )
 
 
-def evolution(snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], space: Space
+def evolution(snapshots: Sequence[Snapshot], space: Space
               ) -> tuple[list[tuple[int, np.ndarray]], list[float | None]]:
     """A 2D layout per training snapshot, each started from (and aligned to) the one before so
     points move smoothly, and the kNN class agreement per snapshot in all d dimensions."""
@@ -77,14 +88,14 @@ def evolution(snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], space: Sp
     agreement: list[float | None] = []
     previous = None
     spread = None
-    for step, wte, _ in snapshots:
-        xy = projection.project(wte[space.rows], init=previous).xy  # (N, 2)
+    for snap in snapshots:
+        xy = projection.project(snap.wte[space.rows], init=previous).xy  # (N, 2)
         # each map is aligned to the one before with a fitted scale, which shrinks a little each
         # time the maps differ: without this the last frame was a dot 3 % of the first's size
         xy = xy - xy.mean(axis=0)
         size = float(np.sqrt((xy**2).sum(axis=1).mean())) or 1.0
         spread = spread or size
         previous = (xy * (spread / size)).astype(np.float32)
-        frames.append((step, previous))
-        agreement.append(space.agreement(wte))
+        frames.append((snap.step, previous))
+        agreement.append(space.agreement(snap.wte))
     return frames, agreement

@@ -5,15 +5,18 @@ stoppable between steps. Tokenising, the vocabulary and any UI live elsewhere.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from embedviz.config import ModelConfig, TrainConfig
 from embedviz.model import TinyGPT
+from embedviz.positional import sinusoidal_positions
 
 # Snapshots of wte/wpe are kept in memory for the evolution view; past this many bytes the interval
 # between them grows (in multiples of snapshot_every) instead of the memory.
@@ -29,8 +32,26 @@ MAX_LOGITS_PER_STEP = 50_000_000
 # So training defaults to one thread.
 
 
+class LossPoint(NamedTuple):
+    """One point of a loss curve."""
+
+    step: int  # optimisation steps done
+    train_loss: float  # mean training loss over the steps since the previous point
+    held_out_loss: float | None  # None when the corpus is too short to hold any out
+
+
+class Snapshot(NamedTuple):
+    """Copies of the embedding tables at one step."""
+
+    step: int
+    wte: np.ndarray  # (V, d)
+    wpe: np.ndarray | None  # (P, d) the table added to the tokens; None for schemes that add none
+
+
 @dataclass
 class Progress:
+    """What the loop reports while it runs; has the fields of a LossPoint, so a loss curve takes either."""
+
     step: int  # optimisation steps done
     steps: int  # steps planned
     train_loss: float  # mean training loss since the previous report
@@ -43,12 +64,18 @@ class Progress:
 @dataclass
 class TrainResult:
     model: TinyGPT  # eval mode, on the CPU
-    history: list[tuple[int, float, float | None]]  # (step, train loss, held-out loss)
-    snapshots: list[tuple[int, np.ndarray, np.ndarray]]  # (step, wte (V, d), wpe (P, d)), step 0 and last
+    history: list[LossPoint]  # at step 0, every eval_every steps and at the last step
+    snapshots: list[Snapshot]  # at step 0, every snapshot interval and at the last step
     stopped_early: bool
     seconds: float
     tokens_per_s: float
     held_out_tokens: int = 0  # size of the corpus's end kept out of training
+    # sha256 of the final weights: what the result *is*, for caches keyed on it
+    fingerprint: str = ""
+
+    @property
+    def steps_done(self) -> int:
+        return self.history[-1].step if self.history else 0
 
     def __getstate__(self) -> dict:
         """Pickled by value (config + numpy weights), so a result can leave a training process."""
@@ -63,6 +90,34 @@ class TrainResult:
         model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         state["model"] = model.eval()
         self.__dict__.update(state)
+
+
+def run_key(model_cfg: ModelConfig, train_cfg: TrainConfig, *, data_key: str) -> str:
+    """Everything that determines a training run's result (training is deterministic): the configs
+    and the identity of the rows it trains on (e.g. corpus key and encoding name)."""
+    return repr((model_cfg, train_cfg, data_key))
+
+
+def logits_computed(model_cfg: ModelConfig, train_cfg: TrainConfig) -> int:
+    """The work of a training run in logits (steps x batch x positions x vocabulary): the LM head
+    dominates the cost of these small models."""
+    e = model_cfg.embedding
+    return train_cfg.steps * train_cfg.batch_size * e.positions * e.vocab_size
+
+
+def position_tables(result: TrainResult) -> list[tuple[str, np.ndarray]]:
+    """The (P, d) position tables worth comparing after a run, titled: a learned table at its start
+    and trained, beside the fixed sinusoid; a sinusoidal run's own table; none for schemes that add
+    nothing to the tokens."""
+    first, last = result.snapshots[0], result.snapshots[-1]
+    kind = result.model.cfg.positional
+    if kind == "learned":
+        emb = result.model.cfg.embedding
+        return [("learned, start", first.wpe), ("learned, trained", last.wpe),
+                ("sinusoidal", sinusoidal_positions(emb.positions, emb.dim).numpy())]
+    if kind == "sinusoidal":
+        return [("sinusoidal (this run)", last.wpe)]
+    return []
 
 
 def default_device() -> str:
@@ -128,99 +183,136 @@ def _train(
     should_stop: Callable[[], bool] | None,
     device: str,
 ) -> TrainResult:
-    V, P = model_cfg.embedding.vocab_size, model_cfg.embedding.positions
-    seed = model_cfg.embedding.seed
-    gen = torch.Generator().manual_seed(seed)  # batches come from the CPU so every device sees the same
-    data = torch.from_numpy(rows.astype(np.int64, copy=False))  # (N,)
-    n_held = min(int(len(data) * train_cfg.held_out), len(data) - (P + 1))
-    train_data, held_data = data[: len(data) - n_held], data[len(data) - n_held :]
-    held_x, held_y = _held_out_windows(held_data, P, V, device)
-
-    model = TinyGPT(model_cfg).to(device)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=train_cfg.learning_rate,
-        weight_decay=train_cfg.weight_decay,
-        betas=(0.9, 0.99),  # nanoGPT's choice for small models and few steps
-    )
-
-    B, T, steps = train_cfg.batch_size, P, train_cfg.steps
-    offsets = torch.arange(T + 1)  # (T+1,)
-    snapshot_every = _snapshot_interval(train_cfg, V, P, model_cfg.embedding.dim)
-    history: list[tuple[int, float, float | None]] = []
-    snapshots: list[tuple[int, np.ndarray, np.ndarray]] = []
-    loss_sum = torch.zeros((), device=device)  # summed on the device: no sync per step
-    n_summed = 0
-    done = 0  # optimisation steps done
-    start = time.perf_counter()
-
-    def batch_loss() -> torch.Tensor:
-        ix = torch.randint(0, len(train_data) - T, (B,), generator=gen)  # (B,) window starts
-        chunk = train_data[ix[:, None] + offsets].to(device)  # (B, T+1)
-        _, loss = model(chunk[:, :-1], chunk[:, 1:])  # (B, T) inputs, (B, T) next-token targets
-        return loss
-
-    def held_out_loss() -> float | None:
-        if held_x is None:
-            return None
-        model.eval()
-        with torch.no_grad():
-            _, loss = model(held_x, held_y)
-        model.train()
-        return loss.item()
-
-    def report(train_loss: float) -> None:
-        seconds = time.perf_counter() - start
-        tokens_per_s = done * B * T / seconds if seconds > 0 else 0.0
-        eta = (steps - done) * seconds / done if done else None
-        held = held_out_loss()
-        history.append((done, train_loss, held))
-        if on_progress is not None:
-            on_progress(Progress(done, steps, train_loss, held, tokens_per_s, seconds, eta))
-
-    def snapshot() -> None:
-        snapshots.append((done, _numpy(model.wte.weight), _numpy(model.position_table())))
-
-    model.train()
-    snapshot()
-    loss = batch_loss()
-    report(loss.item())  # the untrained model's loss on the first batch
+    loop = _Loop(model_cfg, train_cfg, rows, on_progress, device)
+    loop.snapshot()
+    loss = loop.batch_loss()
+    loop.report(loss.item())  # the untrained model's loss on the first batch
     stopped_early = False
-    while done < steps:
+    while loop.done < train_cfg.steps:
         if should_stop is not None and should_stop():
             stopped_early = True
             break
-        if done > 0:
-            loss = batch_loss()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        done += 1
-        loss_sum += loss.detach()
-        n_summed += 1
-        if done % snapshot_every == 0 or done == steps:
-            snapshot()
-        if done % train_cfg.eval_every == 0 or done == steps:
-            report((loss_sum / n_summed).item())
-            loss_sum.zero_()
-            n_summed = 0
+        if loop.done > 0:
+            loss = loop.batch_loss()
+        loop.step(loss)
+    if stopped_early and loop.done > 0:
+        loop.finish_partial()
+    return loop.result(stopped_early=stopped_early)
 
-    if stopped_early and done > 0:
-        if snapshots[-1][0] != done:
-            snapshot()
-        if history[-1][0] != done:
-            report((loss_sum / n_summed).item())
-    seconds = time.perf_counter() - start
-    model.eval().cpu()
-    return TrainResult(
-        model=model,
-        history=history,
-        snapshots=snapshots,
-        stopped_early=stopped_early,
-        seconds=seconds,
-        tokens_per_s=done * B * T / seconds if seconds > 0 else 0.0,
-        held_out_tokens=n_held,
-    )
+
+class _Loop:
+    """The state of one training run and its named steps: batches, optimisation, reports, snapshots."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, rows: np.ndarray,
+                 on_progress: Callable[[Progress], None] | None, device: str) -> None:
+        V, P = model_cfg.embedding.vocab_size, model_cfg.embedding.positions
+        self.cfg = train_cfg
+        self.on_progress = on_progress
+        self.device = device
+        # batches come from a CPU generator so every device sees the same ones
+        self.gen = torch.Generator().manual_seed(model_cfg.embedding.seed)
+        data = torch.from_numpy(rows.astype(np.int64, copy=False))  # (N,)
+        self.n_held = min(int(len(data) * train_cfg.held_out), len(data) - (P + 1))
+        self.train_data = data[: len(data) - self.n_held]  # (N - n_held,)
+        self.held_x, self.held_y = _held_out_windows(data[len(data) - self.n_held :], P, V, device)
+        self.model = TinyGPT(model_cfg).to(device)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=train_cfg.learning_rate,
+            weight_decay=train_cfg.weight_decay,
+            betas=(0.9, 0.99),  # nanoGPT's choice for small models and few steps
+        )
+        self.B, self.T = train_cfg.batch_size, P
+        self.offsets = torch.arange(P + 1)  # (T+1,)
+        self.snapshot_every = _snapshot_interval(train_cfg, V, P, model_cfg.embedding.dim)
+        self.history: list[LossPoint] = []
+        self.snapshots: list[Snapshot] = []
+        self.loss_sum = torch.zeros((), device=device)  # summed on the device: no sync per step
+        self.n_summed = 0
+        self.done = 0  # optimisation steps done
+        self.start = time.perf_counter()
+        self.model.train()
+
+    def batch_loss(self) -> torch.Tensor:
+        ix = torch.randint(0, len(self.train_data) - self.T, (self.B,), generator=self.gen)  # (B,) starts
+        chunk = self.train_data[ix[:, None] + self.offsets].to(self.device)  # (B, T+1)
+        _, loss = self.model(chunk[:, :-1], chunk[:, 1:])  # (B, T) inputs, (B, T) next-token targets
+        return loss
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One optimisation step on `loss`, then the snapshot and report that fall due."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.done += 1
+        self.loss_sum += loss.detach()
+        self.n_summed += 1
+        last = self.done == self.cfg.steps
+        if self.done % self.snapshot_every == 0 or last:
+            self.snapshot()
+        if self.done % self.cfg.eval_every == 0 or last:
+            self.report_mean()
+
+    def report_mean(self) -> None:
+        self.report((self.loss_sum / self.n_summed).item())
+        self.loss_sum.zero_()
+        self.n_summed = 0
+
+    def held_out_loss(self) -> float | None:
+        if self.held_x is None:
+            return None
+        self.model.eval()
+        with torch.no_grad():
+            _, loss = self.model(self.held_x, self.held_y)
+        self.model.train()
+        return loss.item()
+
+    def report(self, train_loss: float) -> None:
+        seconds = time.perf_counter() - self.start
+        held = self.held_out_loss()
+        self.history.append(LossPoint(self.done, train_loss, held))
+        if self.on_progress is not None:
+            steps = self.cfg.steps
+            eta = (steps - self.done) * seconds / self.done if self.done else None
+            self.on_progress(Progress(self.done, steps, train_loss, held, self.tokens_per_s(seconds),
+                                      seconds, eta))
+
+    def tokens_per_s(self, seconds: float) -> float:
+        return self.done * self.B * self.T / seconds if seconds > 0 else 0.0
+
+    def snapshot(self) -> None:
+        wpe = self.model.position_table()
+        self.snapshots.append(Snapshot(self.done, _numpy(self.model.wte.weight),
+                                       None if wpe is None else _numpy(wpe)))
+
+    def finish_partial(self) -> None:
+        """After a stop: the last snapshot and loss point are of the model as it stands."""
+        if self.snapshots[-1].step != self.done:
+            self.snapshot()
+        if self.history[-1].step != self.done:
+            self.report_mean()
+
+    def result(self, *, stopped_early: bool) -> TrainResult:
+        seconds = time.perf_counter() - self.start
+        model = self.model.eval().cpu()
+        return TrainResult(
+            model=model,
+            history=self.history,
+            snapshots=self.snapshots,
+            stopped_early=stopped_early,
+            seconds=seconds,
+            tokens_per_s=self.tokens_per_s(seconds),
+            held_out_tokens=self.n_held,
+            fingerprint=_fingerprint(model, self.done),
+        )
+
+
+def _fingerprint(model: torch.nn.Module, steps: int) -> str:
+    digest = hashlib.sha256(str(steps).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _held_out_windows(

@@ -14,6 +14,25 @@ import tiktoken
 from embedviz.tokens import token_label
 
 UNK = "<unk>"
+# Stops of the vocabulary-size slider: round sizes and the sizes of real tokenizers (GPT-2's 50,257).
+SIZE_STOPS = (2, 3, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100, 128, 200, 256, 300, 400, 500, 512, 1000,
+              1024, 2000, 2048, 4096, 5000, 8192, 10000, 16384, 20000, 32768, 50257, 65536)
+
+
+def size_stops(*, n_vocab: int, current: int) -> tuple[int, ...]:
+    """Slider stops for a tiktoken encoding: the round sizes, the encoding's own size and `current`
+    (a value that arrived in a link stays selectable)."""
+    return tuple(sorted({*SIZE_STOPS, n_vocab, current}))
+
+
+def bpe_size_stops(*, smallest: int, largest: int) -> tuple[int, ...]:
+    """Slider stops for a tokenizer trained to exactly V tokens: sizes it can be cut to, ends included."""
+    return tuple(sorted({*(s for s in SIZE_STOPS if smallest < s < largest), smallest, largest}))
+
+
+def nearest(stops: Sequence[int], value: int) -> int:
+    """The stop closest to value (the smaller one on a tie)."""
+    return min(stops, key=lambda s: (abs(s - value), s))
 
 
 class Vocab:
@@ -41,8 +60,7 @@ class Vocab:
     def build(cls, enc: tiktoken.Encoding, vocab_size: int, *,
               reference_ids: Sequence[int] | np.ndarray) -> "Vocab":
         """Rows for a table of `vocab_size` rows, chosen by frequency in `reference_ids`."""
-        if vocab_size < 2:
-            raise ValueError("Vocabulary size must be at least 2 (one token and <unk>).")
+        assert vocab_size >= 2, "EmbeddingConfig.validate() refuses smaller vocabularies"
         ref = np.asarray(reference_ids, dtype=np.int64).reshape(-1)
         counts = np.bincount(ref, minlength=enc.n_vocab) if ref.size else np.zeros(enc.n_vocab, np.int64)
         if vocab_size >= enc.n_vocab:

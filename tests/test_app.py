@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+import tiktoken
 from streamlit.testing.v1 import AppTest
+
+from embedviz import tokens
+from tests.oracles import textbook
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -61,14 +64,6 @@ def messages(at: AppTest, kind: str) -> list[str]:
     return [e.value for e in getattr(at, kind)] + [e.value for e in getattr(at.sidebar, kind)]
 
 
-def textbook(seed: int) -> np.ndarray:
-    torch.manual_seed(seed)
-    wte = torch.nn.Embedding(100, 16)
-    wpe = torch.nn.Embedding(10, 16)
-    ids = torch.tensor([[5, 20, 33, 2]])
-    return (wte(ids) + wpe(torch.arange(4)))[0].detach().numpy()
-
-
 def test_default_page_draws_three_heatmaps():
     at = fresh()
     figs = figures_of(at)
@@ -91,7 +86,7 @@ def test_textbook_preset_reproduces_the_textbook(seed):
     assert not at.exception
     assert "x.shape = torch.Size([1, 4, 16])" in texts(at)
     assert "wte.weight.shape` = `torch.Size([100, 16])" in texts(at)
-    np.testing.assert_allclose(heatmap_values(at, 2), textbook(seed), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(heatmap_values(at, 2), textbook(seed)[0].numpy(), rtol=0, atol=1e-6)
 
 
 def test_shown_code_prints_the_numbers_shown():
@@ -161,9 +156,11 @@ def test_awkward_text_never_shows_a_traceback(text):
 
 def test_text_over_the_limit_is_refused_with_a_message():
     at = fresh()
-    at.text_area(key="text").input("x" * 100_001).run()
+    # set_value, not input: AppTest's input() (like the browser) silently drops text over max_chars
+    at.text_area(key="text").set_value("x" * 100_001).run()
     assert not at.exception
-    assert any("limit is 100,000" in e for e in messages(at, "error")) or "heatmap_2" in figures_of(at)
+    assert any("the limit is 100,000" in e for e in messages(at, "error")), messages(at, "error")
+    assert "heatmap_2" not in figures_of(at)
 
 
 @pytest.mark.parametrize("ids, message", [
@@ -182,15 +179,25 @@ def test_bad_ids_get_a_message(ids, message):
     assert any(message in e for e in messages(at, "error")), messages(at, "error")
 
 
-@pytest.mark.parametrize("setting, value", [
-    ("vocab_size", 2), ("dim", 1), ("positions", 1), ("dim", 1024), ("positions", 1024),
+@pytest.mark.parametrize("setting, value, shape, training_error", [
+    ("vocab_size", 2, (16, 32), None),
+    ("dim", 1, (16, 1), "The number of heads (2) must divide the embedding dimension (1)"),
+    ("positions", 1, (1, 32), None),
+    ("dim", 1024, (16, 1024), "Training is limited to 256 dimensions"),
+    ("positions", 1024, (1024, 32), None),
 ])
-def test_extreme_sliders(setting, value):
+def test_extreme_sliders(setting, value, shape, training_error):
+    """Each end of each table slider still draws the tables (shape: the whole wpe, (P, d)); where the
+    model cannot be trained at that size, the training section says why."""
     at = fresh()
     widget = at.sidebar.select_slider(key=setting) if setting == "vocab_size" else at.sidebar.slider(key=setting)
     widget.set_value(value).run()
     assert not at.exception
-    assert "heatmap_2" in figures_of(at) or messages(at, "error")
+    errors = messages(at, "error")
+    assert len(errors) == (training_error is not None) and all(training_error in e for e in errors), errors
+    assert "heatmap_2" in figures_of(at)
+    at.toggle(key="show_wpe").set_value(True).run()
+    assert array(figures_of(at)["heatmap_wpe"]["data"][0]["z"]).shape == shape
 
 
 def test_table_too_large_is_a_message():
@@ -212,13 +219,23 @@ def test_html_is_shown_as_text():
     assert "<img" not in spec and "<script" not in spec
 
 
-def test_unavailable_encoding_is_explained_and_page_works():
+def test_unavailable_encoding_is_explained_and_page_works(monkeypatch):
+    real = tiktoken.get_encoding
+
+    def offline(name: str) -> tiktoken.Encoding:
+        if name == "gpt2":
+            raise ConnectionError("Max retries exceeded with url: openaipublic.blob.core.windows.net")
+        return real(name)
+
+    # gpt2 unavailable whether or not this machine is online (tokens remembers loads and failures)
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
+    monkeypatch.delitem(tokens._loaded, "gpt2", raising=False)
+    monkeypatch.delitem(tokens._failed, "gpt2", raising=False)
     at = fresh()
     at.sidebar.selectbox(key="encoding").set_value("gpt2").run()
     assert not at.exception
     errors = messages(at, "error")
-    if errors:  # offline: the reason is given and cl100k_base is used instead
-        assert any("gpt2" in e and "cl100k_base" in e for e in errors)
+    assert any("gpt2" in e and "no internet" in e and "Using cl100k_base instead" in e for e in errors), errors
     assert "heatmap_2" in figures_of(at)
 
 
@@ -361,10 +378,16 @@ def test_training_with_a_tiny_vocabulary_explains_instead_of_failing(vocab_size)
 ])
 def test_training_controls_at_both_ends(key, value):
     at = fresh()
-    widget = at.slider(key=key) if key in ("steps", "n_layer") else at.select_slider(key=key)
+    slider = key in ("steps", "n_layer")
+    widget = at.slider(key=key) if slider else at.select_slider(key=key)
     widget.set_value(value).run()
     assert not at.exception
-    assert at.button(key="train") is not None or messages(at, "error")
+    widget = at.slider(key=key) if slider else at.select_slider(key=key)
+    at_an_end = (widget.value in (widget.min, widget.max) if slider
+                 else widget.format_func(widget.value) in (widget.options[0], widget.options[-1]))
+    assert widget.value == value and at_an_end, widget.value
+    assert not messages(at, "error"), messages(at, "error")
+    assert [b.key for b in at.button].count("train") == 1
 
 
 def test_heads_that_do_not_divide_the_width_get_a_message():

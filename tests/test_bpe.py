@@ -5,6 +5,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,16 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from embedviz.bpe import (
     MAX_VOCAB_SIZE,
+    MAX_WORD_CHARS,
     VocabTooLarge,
     _byte_decoder,
     largest_vocab_size,
     split_examples,
     train_bpe,
+    train_largest,
 )
-from embedviz.tokens import token_label
-from tests.conftest import AWKWARD
+from embedviz.tokens import encode, token_label
+from tests.oracles import AWKWARD
 
 MULTILINGUAL = (
     "Straße, café, naïve. 猫が座った。猫が好き。 Привет, мир! 🐱🐶 emoji 👩‍👩‍👧 again 🐱🐱🐱\n"
@@ -153,7 +156,7 @@ def test_truncating_equals_training_at_the_smaller_size(text):
 def test_split_examples_show_each_size(bpe1000):
     sentence = "The tokenizer splits unbelievable words, 猫 and 🐱."
     sizes = [1000, 256, 400]
-    result = split_examples(CORPUS, sentence, sizes=sizes)
+    result = split_examples(bpe1000, sentence, sizes=sizes)
     assert [size for size, _ in result] == sizes
     for size, labels in result:
         enc = train_bpe(CORPUS, vocab_size=size).encoding
@@ -161,7 +164,7 @@ def test_split_examples_show_each_size(bpe1000):
     lengths = {size: len(labels) for size, labels in result}
     assert lengths[256] == len(sentence.encode()) > lengths[400] > lengths[1000]
     with pytest.raises(ValueError, match="at least one"):
-        split_examples(CORPUS, sentence, sizes=[])
+        split_examples(bpe1000, sentence, sizes=[])
 
 
 @pytest.mark.parametrize("size", [0, 255, MAX_VOCAB_SIZE + 1, 300.0, True, "300"])
@@ -214,3 +217,54 @@ def test_training_writes_no_files(tmp_path: Path):
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parents[1],
                    timeout=60)
     assert list(home.iterdir()) == [] and list(tmp.iterdir()) == []
+
+
+def test_train_largest_is_one_training_of_every_size():
+    text = "hello world, hello there, the world is wide"
+    full = train_largest(text)
+    assert full.vocab_size == largest_vocab_size(text) == 256 + len(full.merges)
+    assert full.merges == train_bpe(text, vocab_size=full.vocab_size).merges
+    assert full.truncate(260).merges == train_bpe(text, vocab_size=260).merges
+    with pytest.raises(VocabTooLarge):
+        train_bpe(text, vocab_size=full.vocab_size + 1)
+    assert full.note is None and full.truncate(260).note is None
+
+
+def test_a_large_corpus_stops_at_the_maximum():
+    full = train_largest(CORPUS)
+    assert full.vocab_size <= MAX_VOCAB_SIZE and full.merges[:744] == train_bpe(CORPUS, vocab_size=1000).merges
+
+
+def test_the_note_says_what_was_left_out():
+    head = CORPUS[:20_000]
+    full = train_largest(head + "zzzz qqqq " * 1000, max_chars=len(head))
+    assert full.note == f"Learned from the first 20,000 of the text's {len(head) + 10_000:,} characters."
+    assert full.truncate(300).note == full.note
+
+
+@pytest.mark.parametrize("text", [
+    "a" * 200_000,
+    "é" * 150_000,  # 300,000 bytes of one character
+    " " * 999_999 + "x",
+    "\t" * 999_999 + "x",
+    "\u3000" * 333_333 + "x",
+    "start " + "ab" * 1000 + " end " + "-" * 5000,
+], ids=["200k a", "150k é", "1M spaces", "1M tabs", "333k U+3000", "two long runs"])
+def test_long_runs_train_in_seconds_and_say_so(text):
+    """Issue 13.3: one-character uploads took 40-351 s; HF's trainer is quadratic in a word's length."""
+    started = time.perf_counter()
+    full = train_largest(text)
+    ids = encode(full.encoding, text)
+    assert time.perf_counter() - started < 5.0
+    assert full.encoding.decode(ids) == text
+    assert max(len(left + right) for left, right in full.merges) <= MAX_WORD_CHARS * 4  # bytes of <= 256 chars
+    assert f"cut into words of {MAX_WORD_CHARS}" in full.note
+    runs = 2 if text.startswith("start") else 1
+    assert full.note.count("run") == 1 and (f"{runs} runs" in full.note or (runs == 1 and "1 run " in full.note))
+
+
+def test_runs_up_to_the_limit_are_not_cut():
+    text = "x" * MAX_WORD_CHARS + " " + "y" * (MAX_WORD_CHARS + 1)
+    full = train_largest(text)
+    assert ("x" * MAX_WORD_CHARS).encode() in {left + right for left, right in full.merges}
+    assert "1 run " in full.note

@@ -5,16 +5,7 @@ import torch
 from embedviz import explorer
 from embedviz.config import EmbeddingConfig, Limits
 from embedviz.vocab import Vocab
-from tests.conftest import AWKWARD
-
-
-def textbook(seed: int) -> torch.Tensor:
-    """The textbook's code, verbatim in spirit: what the page must reproduce."""
-    torch.manual_seed(seed)
-    token_embedding = torch.nn.Embedding(100, 16)
-    position_embedding = torch.nn.Embedding(10, 16)
-    ids = torch.tensor([[5, 20, 33, 2]])
-    return token_embedding(ids) + position_embedding(torch.arange(4))
+from tests.oracles import AWKWARD, textbook
 
 
 @pytest.fixture
@@ -131,6 +122,20 @@ def test_parse_ids(text, expected):
 def test_bad_ids_get_a_clear_message(text, message):
     with pytest.raises(ValueError, match=message):
         explorer.parse_ids(text)
+
+
+@pytest.mark.parametrize("text", ["[[5, " + "1" * 4301 + "]]", "9" * 4301, "[-" + "7" * 31 + "]"])
+def test_huge_ids_are_refused_by_size_not_by_pythons_digit_limit(text):
+    digits = text.count("1") + text.count("9") + text.count("7")
+    with pytest.raises(ValueError, match="is too large") as info:
+        explorer.parse_ids(text)
+    message = str(info.value)
+    assert f"({digits:,} digits)" in message and len(message) < 120
+    assert "int_max_str_digits" not in message
+
+
+def test_ids_of_thirty_digits_still_parse():
+    assert explorer.parse_ids("[" + "9" * 30 + "]") == [[int("9" * 30)]]
 
 
 @pytest.mark.parametrize("ids", ["[[-1]]", "[[100]]", "[[99999999999999999999999]]"])

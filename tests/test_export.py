@@ -10,18 +10,11 @@ import pytest
 import torch
 from safetensors.torch import save as save_safetensors
 
-from embedviz.config import EmbeddingConfig, ModelConfig
-from embedviz.export import (
-    load_model_safetensors,
-    model_safetensors,
-    projector_tsv,
-    read_projector_tsv,
-    to_csv,
-    to_npy,
-    zip_bundle,
-)
+from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
+from embedviz.export import model_safetensors, projector_tsv, to_csv, to_npy, training_files, zip_bundle
 from embedviz.model import TinyGPT
-from tests.conftest import AWKWARD
+from embedviz.training import Snapshot, train
+from tests.oracles import AWKWARD, load_model_safetensors, read_projector_tsv
 
 TOKENS = ["cat", "␣cat", "<script>alert(1)</script>", "a\tb", "line\nbreak", "cr\rlf", "🐱🐶", "猫",
           "", "=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx", '"quoted", with comma', ";=1+1",
@@ -361,10 +354,6 @@ def test_zip_bundle_refuses_unsafe_names(name):
 
 
 def test_training_files_hold_every_table_and_load_back():
-    from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
-    from embedviz.export import load_model_safetensors, read_projector_tsv, training_files
-    from embedviz.training import train
-
     cfg = ModelConfig(EmbeddingConfig(vocab_size=16, dim=8, positions=4, seed=1), n_layer=1, n_head=2)
     rows = np.arange(400) % 16
     result = train(cfg, TrainConfig(steps=5, batch_size=4, eval_every=5, snapshot_every=5), rows)
@@ -374,12 +363,31 @@ def test_training_files_hold_every_table_and_load_back():
                            metadata={"corpus": "test"}, batch_rows=np.array([[1, 2, 3], [4, 0, 0]]))
     assert {"wte_before.csv", "wte_after.npy", "wpe_after.csv", "projector/vectors.tsv",
             "model.safetensors"} <= set(files)
+    last = result.snapshots[-1]
     vectors, meta = read_projector_tsv(files["projector/vectors.tsv"], files["projector/metadata.tsv"])
-    np.testing.assert_array_equal(vectors, result.snapshots[-1][1][[3, 1, 2]])
+    np.testing.assert_array_equal(vectors, last.wte[[3, 1, 2]])
     assert [m["token"] for m in meta] == ["t3", "t1", "t2"]
     x_after = np.load(io.BytesIO(files["x_after.npy"]), allow_pickle=False)
-    wte1, wpe1 = result.snapshots[-1][1], result.snapshots[-1][2]
-    np.testing.assert_array_equal(x_after[0, 1], wte1[2] + wpe1[1])
+    np.testing.assert_array_equal(x_after[0, 1], last.wte[2] + last.wpe[1])
     assert x_after.shape == (2, 3, 8)
     loaded = load_model_safetensors(files["model.safetensors"], cfg, max_bytes=10_000_000)
     assert torch.equal(loaded.wte.weight, result.model.wte.weight)
+
+
+def test_training_files_without_an_added_position_table():
+    """rope, alibi and none add nothing to x: no wpe files, and x is the token rows alone."""
+    rope = ModelConfig(EmbeddingConfig(vocab_size=6, dim=4, positions=3), n_head=2, positional="rope")
+    rng = np.random.default_rng(0)
+    wte0, wte1 = rng.standard_normal((2, 6, 4)).astype(np.float32)  # (V, d) each
+    snapshots = [Snapshot(step=0, wte=wte0, wpe=None), Snapshot(step=10, wte=wte1, wpe=None)]
+    batch_rows = np.array([[5, 0, 3], [1, 1, 2]])  # (B, T)
+    files = training_files(snapshots=snapshots, row_labels=[f"t{i}" for i in range(6)], drawn_rows=[0, 5],
+                           classes=["a", None], frequencies=[3, 1], model=TinyGPT(rope), metadata={},
+                           batch_rows=batch_rows)
+    assert set(files) == {"wte_before.csv", "wte_before.npy", "wte_after.csv", "wte_after.npy",
+                          "projector/vectors.tsv", "projector/metadata.tsv", "x_before.npy", "x_after.npy",
+                          "model.safetensors"}
+    for name, wte in (("x_before", wte0), ("x_after", wte1)):
+        x = np.load(io.BytesIO(files[f"{name}.npy"]), allow_pickle=False)
+        assert x.shape == (2, 3, 4) and np.array_equal(x, wte[batch_rows])
+    assert np.array_equal(np.load(io.BytesIO(files["wte_after.npy"]), allow_pickle=False), wte1)

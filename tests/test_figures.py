@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import pytest
 
 from embedviz import figures as F
+from embedviz.training import LossPoint, Progress
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -228,6 +229,12 @@ def test_heatmap_rejects_bad_input(kwargs, match):
 
 # --- similarity_heatmap --------------------------------------------------------------------------
 
+def test_similarity_heatmap_title_is_escaped():
+    fig = F.similarity_heatmap(np.eye(3), title=IMG, style=F.style())
+    _assert_no_raw_html(fig)
+    assert list(fig.data[0].x) == list(fig.data[0].y) == [0, 1, 2]
+
+
 def test_similarity_heatmap_fixed_range_square_reversed(st):
     rng = np.random.default_rng(1)
     pos = rng.normal(size=(8, 4))
@@ -242,24 +249,17 @@ def test_similarity_heatmap_fixed_range_square_reversed(st):
     assert "cosine similarity %{z:.3f}" in data.hovertemplate
 
 
-def test_similarity_heatmap_labels_escaped_and_unique():
-    fig = F.similarity_heatmap(np.eye(3), title=IMG, style=F.style(), labels=[SCRIPT, "a", "a"])
-    _assert_no_raw_html(fig)
-    assert len(set(fig.data[0].x)) == 3 and list(fig.data[0].x) == list(fig.data[0].y)
-
-
 def test_similarity_heatmap_one_position_and_bad_shapes():
     assert F.similarity_heatmap(np.ones((1, 1)), title="t", style=F.style()).data[0].z.shape == (1, 1)
     with pytest.raises(ValueError, match="square"):
         F.similarity_heatmap(np.ones((2, 3)), title="t", style=F.style())
-    with pytest.raises(ValueError, match="labels"):
-        F.similarity_heatmap(np.eye(2), title="t", style=F.style(), labels=["a"])
 
 
 # --- loss_curve ----------------------------------------------------------------------------------
 
 def test_loss_curve_train_and_sparse_held_out(st):
-    history = [(0, 6.0, 6.1), (10, 5.0, None), (20, 4.0, 4.3), (30, 3.5, None)]
+    history = [LossPoint(0, 6.0, 6.1), LossPoint(10, 5.0, None), LossPoint(20, 4.0, 4.3),
+               LossPoint(30, 3.5, None)]
     fig = F.loss_curve(history, style=st, baseline=np.log(512))
     train, held = fig.data
     assert list(train.x) == [0, 10, 20, 30] and list(train.y) == [6.0, 5.0, 4.0, 3.5]
@@ -274,10 +274,21 @@ def test_loss_curve_train_and_sparse_held_out(st):
 def test_loss_curve_edge_cases():
     empty = F.loss_curve([], style=F.style())
     assert len(empty.data) == 0 and "No training" in empty.layout.annotations[0].text
-    one = F.loss_curve([(0, 6.2, None)], style=F.style(), log_y=True, title=SCRIPT)
+    one = F.loss_curve([LossPoint(0, 6.2, None)], style=F.style(), title=SCRIPT)
     assert len(one.data) == 1 and "markers" in one.data[0].mode
-    assert one.layout.yaxis.type == "log"
+    assert one.layout.yaxis.type == "linear"
     _assert_no_raw_html(one)
+
+
+def test_loss_curve_draws_live_progress_like_the_finished_history():
+    reports = [Progress(step=0, steps=20, train_loss=6.0, held_out_loss=6.1, tokens_per_s=0.0, seconds=0.0,
+                        eta_s=None),
+               Progress(step=20, steps=20, train_loss=4.0, held_out_loss=None, tokens_per_s=9e4, seconds=1.0,
+                        eta_s=0.0)]
+    history = [LossPoint(0, 6.0, 6.1), LossPoint(20, 4.0, None)]
+    live, done = F.loss_curve(reports, style=F.style()), F.loss_curve(history, style=F.style())
+    assert live.to_json() == done.to_json()
+    assert [list(t.y) for t in live.data] == [[6.0, 4.0], [6.1]]
 
 
 # --- agreement_curve -----------------------------------------------------------------------------
@@ -479,7 +490,8 @@ def test_evolution_single_frame_and_bad_input():
 def test_loss_comparison_draws_one_line_per_run():
     from embedviz.figures import loss_comparison, style
 
-    runs = {"learned": [(0, 5.0, 5.1), (10, 3.0, 3.2)], "<b>sinusoidal</b>": [(0, 5.0, None), (10, 3.5, None)]}
+    runs = {"learned": [LossPoint(0, 5.0, 5.1), LossPoint(10, 3.0, 3.2)],
+            "<b>sinusoidal</b>": [LossPoint(0, 5.0, None), LossPoint(10, 3.5, None)]}
     fig = loss_comparison(runs, style=style())
     assert [len(t.x) for t in fig.data] == [2, 2]
     assert list(fig.data[0].y) == [5.1, 3.2]  # held-out where measured

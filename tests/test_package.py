@@ -1,19 +1,24 @@
-"""The package runs without any UI: no Streamlit, and no umap until a projection is asked for."""
+"""The package outside embedviz/ui/ runs without any UI: no Streamlit, and no umap until a projection
+is asked for; app.py is only an entry point; nothing untrusted is ever unpickled or evaluated."""
+import ast
 import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import embedviz
 
 ROOT = Path(__file__).resolve().parents[1]
+CORE = sorted(m.name for m in pkgutil.iter_modules(embedviz.__path__) if m.name != "ui")
 
 
-def test_every_module_imports_without_streamlit_or_umap():
-    names = [m.name for m in pkgutil.iter_modules(embedviz.__path__) if m.name != "bench"]
+@pytest.mark.parametrize("name", CORE)
+def test_core_module_imports_without_streamlit_or_umap(name):
     code = (
         "import importlib, sys\n"
-        f"for n in {names!r}: importlib.import_module('embedviz.' + n)\n"
+        f"importlib.import_module('embedviz.{name}')\n"
         "print(sorted(m for m in ('streamlit', 'umap', 'numba') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
@@ -21,8 +26,32 @@ def test_every_module_imports_without_streamlit_or_umap():
     assert out.stdout.strip() == "[]"
 
 
+def test_only_the_ui_package_imports_streamlit():
+    for path in (ROOT / "embedviz").rglob("*.py"):
+        if "ui" in path.relative_to(ROOT / "embedviz").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "streamlit" for n in names), path
+
+
+def test_app_is_a_short_entry_point_that_loads_nothing_when_reimported():
+    source = (ROOT / "app.py").read_text()
+    assert len(source.splitlines()) < 100
+    # a training process re-imports app.py as __mp_main__: that must not import the page
+    code = ("import runpy, sys\n"
+            f"runpy.run_path({str(ROOT / 'app.py')!r}, run_name='__mp_main__')\n"
+            "print('streamlit' in sys.modules, 'embedviz.ui.page' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         timeout=120)
+    assert out.stdout.strip() == "False False"
+
+
 def test_no_unsafe_loading_anywhere():
-    for path in list((ROOT / "embedviz").glob("*.py")) + [ROOT / "app.py"]:
+    paths = list((ROOT / "embedviz").rglob("*.py")) + [ROOT / "app.py"]
+    assert any(p.parent.name == "ui" for p in paths)
+    for path in paths:
         text = path.read_text()
         assert "pickle.load" not in text, path
         assert "torch.load(" not in text, path

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +258,68 @@ def test_numba_cache_dir_honours_the_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("EMBEDVIZ_CACHE_DIR", str(tmp_path / "ours"))
     assert numba_cache_dir() == tmp_path / "ours" / "numba"
     assert (tmp_path / "ours" / "numba").is_dir()
+
+
+def test_numba_cache_dir_is_created_private(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("EMBEDVIZ_CACHE_DIR", str(tmp_path / "ours"))
+    path = numba_cache_dir()
+    assert path == tmp_path / "ours" / "numba"
+    assert path.stat().st_mode & 0o777 == 0o700 and path.stat().st_uid == os.getuid()
+
+
+@pytest.mark.parametrize("unsafe", ["symlink", "group_writable", "file"])
+def test_unsafe_numba_cache_dirs_are_refused(monkeypatch, tmp_path, unsafe) -> None:
+    """numba unpickles its cache index: a directory others could write to must never be used."""
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("EMBEDVIZ_CACHE_DIR", str(tmp_path / "ours"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "ours").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    for target in (tmp_path / "ours" / "numba", tmp_path / "tmp" / f"embedviz-{os.getuid()}"):
+        if unsafe == "symlink":
+            target.symlink_to(elsewhere)
+        elif unsafe == "group_writable":
+            target.mkdir()
+            target.chmod(0o770)
+        else:
+            target.write_text("not a directory")
+    with pytest.raises(OSError, match="No private directory") as info:
+        numba_cache_dir()
+    expected = {"symlink": "symbolic link", "group_writable": "written by other users",
+                "file": "not a directory|File exists"}[unsafe]
+    assert len(re.findall(expected, str(info.value))) == 2  # both candidates, each with its reason
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_temp_fallback_is_used_when_ours_is_unsafe(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("EMBEDVIZ_CACHE_DIR", str(tmp_path / "ours"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "numba").mkdir(mode=0o777)
+    (tmp_path / "ours" / "numba").chmod(0o777)
+    fallback = tmp_path / "tmp" / f"embedviz-{os.getuid()}"
+    assert numba_cache_dir() == fallback / "numba"
+    assert fallback.stat().st_mode & 0o777 == 0o700
+
+
+def test_umap_runs_uncached_when_no_private_dir(monkeypatch, tmp_path) -> None:
+    """With only unsafe candidates, loading UMAP warns why and points numba at no directory."""
+    from embedviz import projection
+
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "numba").symlink_to(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp" / f"embedviz-{os.getuid()}").symlink_to(tmp_path)
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("EMBEDVIZ_CACHE_DIR", str(tmp_path / "ours"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(projection, "_umap_class", None)  # load again, as a fresh process would
+    with pytest.warns(RuntimeWarning, match="symbolic link.*runs uncached"):
+        assert projection._load_umap().__name__ == "UMAP"
+    assert "NUMBA_CACHE_DIR" not in os.environ
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours", "tmp"]  # nothing written through the links

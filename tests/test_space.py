@@ -2,6 +2,7 @@ import numpy as np
 
 from embedviz import corpus, space
 from embedviz.vocab import Vocab
+from embedviz.training import Snapshot
 
 
 def toy(enc, vocab_size=256):
@@ -42,7 +43,7 @@ def test_evolution_follows_snapshots(enc):
     s = space.select(v, c, enc, max_points=3000)
     rng = np.random.default_rng(0)
     a = rng.normal(size=(64, 8)).astype(np.float32)
-    snaps = [(0, a, a[:4]), (10, a + 0.01, a[:4]), (20, a + 0.02, a[:4])]
+    snaps = [Snapshot(0, a, a[:4]), Snapshot(10, a + 0.01, a[:4]), Snapshot(20, a + 0.02, None)]
     frames, agreement = space.evolution(snaps, s)
     assert [f[0] for f in frames] == [0, 10, 20]
     assert all(f[1].shape == (s.rows.size, 2) for f in frames)
@@ -56,7 +57,14 @@ def test_evolution_keeps_the_spread_of_the_first_frame(enc):
     c, v = toy(enc, vocab_size=64)
     s = space.select(v, c, enc, max_points=3000)
     rng = np.random.default_rng(1)
-    snaps = [(i, rng.normal(size=(64, 8)).astype(np.float32), np.zeros((4, 8))) for i in range(5)]
+    snaps = [Snapshot(i, rng.normal(size=(64, 8)).astype(np.float32), np.zeros((4, 8))) for i in range(5)]
     frames, _ = space.evolution(snaps, s)
     spreads = [np.sqrt((f[1] ** 2).sum(axis=1).mean()) for f in frames]
     np.testing.assert_allclose(spreads, spreads[0], rtol=1e-4)
+
+
+def test_indices_of_gives_drawn_positions_of_rows_and_skips_undrawn(enc):
+    c, v = toy(enc, vocab_size=64)
+    s = space.select(v, c, enc, max_points=3000)
+    first, third = int(s.rows[0]), int(s.rows[2])
+    assert s.indices_of([third, first, third, 10**6]) == [0, 2]

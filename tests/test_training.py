@@ -8,9 +8,10 @@ import torch
 
 from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
 from embedviz.corpus import toy_world
-from embedviz.model import make_tables
 from embedviz.neighbours import chance_agreement, knn_agreement
-from embedviz.training import Progress, train
+from embedviz.positional import sinusoidal_positions
+from embedviz.training import LossPoint, Progress, Snapshot, train
+from tests.oracles import make_tables
 
 SMALL = ModelConfig(embedding=EmbeddingConfig(vocab_size=16, dim=8, positions=8, seed=3), n_layer=1, n_head=2)
 QUICK = TrainConfig(steps=40, batch_size=8, learning_rate=2e-2, eval_every=10, snapshot_every=15)
@@ -21,10 +22,13 @@ ROWS = np.tile(np.arange(10, dtype=np.int64), 60)
 def test_loss_goes_down_and_history_is_complete():
     reports: list[Progress] = []
     result = train(SMALL, QUICK, ROWS, on_progress=reports.append, device="cpu")
-    assert [h[0] for h in result.history] == [0, 10, 20, 30, 40]
+    assert all(isinstance(h, LossPoint) for h in result.history)
+    assert [h.step for h in result.history] == [0, 10, 20, 30, 40]
     assert [p.step for p in reports] == [0, 10, 20, 30, 40]
-    assert result.history[-1][1] < result.history[0][1] - 1.0
-    held = [h[2] for h in result.history]
+    assert [(p.train_loss, p.held_out_loss) for p in reports] == [(h.train_loss, h.held_out_loss)
+                                                                  for h in result.history]
+    assert result.history[-1].train_loss < result.history[0].train_loss - 1.0
+    held = [h.held_out_loss for h in result.history]
     assert all(isinstance(x, float) for x in held) and held[-1] < held[0] - 1.0
     assert reports[0].eta_s is None and reports[-1].eta_s == 0
     assert all(p.steps == 40 and p.seconds >= 0 and p.tokens_per_s >= 0 for p in reports)
@@ -34,25 +38,25 @@ def test_loss_goes_down_and_history_is_complete():
 def test_same_config_same_numbers():
     a = train(SMALL, QUICK, ROWS, device="cpu")
     b = train(SMALL, QUICK, ROWS, device="cpu")
-    assert [h[1:] for h in a.history] == [h[1:] for h in b.history]
-    for (sa, wa, pa), (sb, wb, pb) in zip(a.snapshots, b.snapshots, strict=True):
-        assert sa == sb and np.array_equal(wa, wb) and np.array_equal(pa, pb)
+    assert a.history == b.history
+    for sa, sb in zip(a.snapshots, b.snapshots, strict=True):
+        assert sa.step == sb.step and np.array_equal(sa.wte, sb.wte) and np.array_equal(sa.wpe, sb.wpe)
     other = train(ModelConfig(embedding=EmbeddingConfig(vocab_size=16, dim=8, positions=8, seed=4)),
                   QUICK, ROWS, device="cpu")
-    assert not np.array_equal(other.snapshots[-1][1], a.snapshots[-1][1])
+    assert not np.array_equal(other.snapshots[-1].wte, a.snapshots[-1].wte)
 
 
 def test_snapshots_start_from_the_textbook_tables_and_end_at_the_model():
     result = train(SMALL, QUICK, ROWS, device="cpu")
-    assert [s[0] for s in result.snapshots] == [0, 15, 30, 40]
+    assert all(isinstance(s, Snapshot) for s in result.snapshots)
+    assert [s.step for s in result.snapshots] == [0, 15, 30, 40]
     wte0, wpe0 = make_tables(SMALL.embedding)
-    step0, wte, wpe = result.snapshots[0]
-    assert np.array_equal(wte, wte0.numpy()) and np.array_equal(wpe, wpe0.numpy())
-    assert wte.shape == (16, 8) and wpe.shape == (8, 8) and wte.dtype == np.float32
-    _, wte_last, wpe_last = result.snapshots[-1]
-    assert np.array_equal(wte_last, result.model.wte.weight.detach().numpy())
-    assert np.array_equal(wpe_last, result.model.wpe.weight.detach().numpy())
-    assert not np.array_equal(wte_last, wte)
+    first, last = result.snapshots[0], result.snapshots[-1]
+    assert np.array_equal(first.wte, wte0.numpy()) and np.array_equal(first.wpe, wpe0.numpy())
+    assert first.wte.shape == (16, 8) and first.wpe.shape == (8, 8) and first.wte.dtype == np.float32
+    assert np.array_equal(last.wte, result.model.wte.weight.detach().numpy())
+    assert np.array_equal(last.wpe, result.model.wpe.weight.detach().numpy())
+    assert not np.array_equal(last.wte, first.wte)
     assert not result.model.training and result.model.wte.weight.device.type == "cpu"
 
 
@@ -60,7 +64,7 @@ def test_snapshots_are_copies():
     result = train(SMALL, QUICK, ROWS, device="cpu")
     with torch.no_grad():
         result.model.wte.weight.zero_()
-    assert np.abs(result.snapshots[-1][1]).sum() > 0
+    assert np.abs(result.snapshots[-1].wte).sum() > 0
 
 
 def test_should_stop_keeps_the_model_so_far():
@@ -73,34 +77,44 @@ def test_should_stop_keeps_the_model_so_far():
 
     result = train(SMALL, QUICK, ROWS, should_stop=should_stop, device="cpu")
     assert result.stopped_early
-    assert result.history[-1][0] == 12 and result.snapshots[-1][0] == 12
-    assert [s[0] for s in result.snapshots] == [0, 12]
-    assert np.array_equal(result.snapshots[-1][1], result.model.wte.weight.detach().numpy())
-    assert result.history[-1][1] < result.history[0][1]
+    assert result.history[-1].step == 12 and result.snapshots[-1].step == 12
+    assert [s.step for s in result.snapshots] == [0, 12]
+    assert np.array_equal(result.snapshots[-1].wte, result.model.wte.weight.detach().numpy())
+    assert result.history[-1].train_loss < result.history[0].train_loss
 
 
 def test_stop_before_the_first_step():
     result = train(SMALL, QUICK, ROWS, should_stop=lambda: True, device="cpu")
-    assert result.stopped_early and [h[0] for h in result.history] == [0]
-    assert [s[0] for s in result.snapshots] == [0]
+    assert result.stopped_early and [h.step for h in result.history] == [0]
+    assert [s.step for s in result.snapshots] == [0]
 
 
 def test_sinusoidal_snapshots_hold_the_fixed_positions():
     cfg = ModelConfig(embedding=SMALL.embedding, positional="sinusoidal")
     result = train(cfg, QUICK, ROWS, device="cpu")
-    assert np.array_equal(result.snapshots[0][2], result.snapshots[-1][2])
-    assert result.history[-1][1] < result.history[0][1] - 1.0
+    assert np.array_equal(result.snapshots[0].wpe, result.snapshots[-1].wpe)
+    assert np.array_equal(result.snapshots[0].wpe, sinusoidal_positions(8, 8).numpy())
+    assert result.history[-1].train_loss < result.history[0].train_loss - 1.0
+
+
+@pytest.mark.parametrize("positional", ["rope", "alibi", "none"])
+def test_schemes_that_add_nothing_to_x_snapshot_no_position_table(positional):
+    cfg = ModelConfig(embedding=SMALL.embedding, n_head=2, positional=positional)
+    result = train(cfg, TrainConfig(steps=3, batch_size=4, snapshot_every=2), ROWS, device="cpu")
+    assert [s.step for s in result.snapshots] == [0, 2, 3]
+    assert all(s.wpe is None for s in result.snapshots)
+    assert np.array_equal(result.snapshots[0].wte, make_tables(SMALL.embedding)[0].numpy())
 
 
 def test_no_held_out_part():
     result = train(SMALL, TrainConfig(steps=5, batch_size=4, held_out=0.0), ROWS, device="cpu")
-    assert all(h[2] is None for h in result.history) and result.held_out_tokens == 0
+    assert all(h.held_out_loss is None for h in result.history) and result.held_out_tokens == 0
 
 
 def test_short_corpus_keeps_enough_for_one_window():
     rows = np.arange(10, dtype=np.int64)  # P + 2 tokens: the minimum
     result = train(SMALL, TrainConfig(steps=3, batch_size=2, held_out=0.4), rows, device="cpu")
-    assert result.held_out_tokens == 1 and result.history[-1][2] is None
+    assert result.held_out_tokens == 1 and result.history[-1].held_out_loss is None
 
 
 @pytest.mark.parametrize(
@@ -139,8 +153,8 @@ def test_training_organises_the_toy_world(enc):
 
     cfg = ModelConfig(embedding=EmbeddingConfig(vocab_size=V, dim=16, positions=12, seed=0))
     result = train(cfg, TrainConfig(steps=150, batch_size=32, learning_rate=3e-2), rows, device="cpu")
-    before = knn_agreement(result.snapshots[0][1], labels)
-    after = knn_agreement(result.snapshots[-1][1], labels)
+    before = knn_agreement(result.snapshots[0].wte, labels)
+    after = knn_agreement(result.snapshots[-1].wte, labels)
     assert before < 0.4 and before < 2 * chance_agreement(labels)
     assert after > 0.6
 

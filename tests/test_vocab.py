@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from embedviz.vocab import UNK, Vocab
+from embedviz.config import EmbeddingConfig
+from embedviz.vocab import UNK, Vocab, bpe_size_stops, nearest, size_stops
 
 
 def test_identity_when_table_covers_the_encoding(enc):
@@ -50,9 +51,24 @@ def test_encoding_gaps_leave_rows_unused(enc):
     assert v.label(v.size - 2).startswith("<unused")
 
 
-def test_rejects_tiny_vocab(enc):
+def test_a_tiny_vocab_is_refused_by_the_config_with_one_message():
     with pytest.raises(ValueError, match="at least 2"):
-        Vocab.build(enc, 1, reference_ids=[])
+        EmbeddingConfig(vocab_size=1).validate()
+
+
+def test_size_stops_keep_the_encoding_size_and_the_current_value():
+    stops = size_stops(n_vocab=100_277, current=777)
+    assert list(stops) == sorted(stops) and {2, 100, 256, 50_257, 100_277, 777} <= set(stops)
+
+
+def test_bpe_size_stops_run_from_the_bytes_to_the_largest_size():
+    stops = bpe_size_stops(smallest=256, largest=700)
+    assert stops[0] == 256 and stops[-1] == 700 and 500 in stops and 1000 not in stops and 200 not in stops
+
+
+@pytest.mark.parametrize(("value", "expected"), [(99, 100), (250, 256), (6, 5), (7, 8), (10**6, 65536)])
+def test_nearest_stop(value, expected):
+    assert nearest(size_stops(n_vocab=50, current=50), value) == expected
 
 
 def test_vocab_is_read_only(enc):
