@@ -156,8 +156,8 @@ def from_ids(text: str, *, vocab: Vocab, positions: int, dim: int = 1, lim: Limi
                     f"Id {v} is outside the vocabulary: with {vocab.size:,} rows, ids go from 0 to "
                     f"{vocab.size - 1:,}. Raise the vocabulary size or use a smaller id."
                 )
-    sentences = [[Token(vocab.label(v), vocab.token_id(v), v, unk=v == vocab.unk_row) for v in r]
-                 for r in rows]
+    # in the textbook an id *is* a row: no tokenizer is involved, so no token text and no <unk>
+    sentences = [[Token(str(v), None, v) for v in r] for r in rows]
     return _pad(sentences, positions=positions, dim=dim, mode="ids", lim=lim)
 
 
@@ -212,10 +212,11 @@ def embed(batch: Batch, wte: torch.Tensor, wpe: torch.Tensor) -> Embedded:
 
 @dataclass(frozen=True)
 class SentenceView:
-    """One sentence of the batch as the page draws it: padded positions are NaN, never data."""
+    """One sentence of the batch as the page draws it: padded positions of tok and x are NaN, never
+    data; pos keeps every row, since wpe(arange(T)) holds real rows at every position."""
 
     tok: np.ndarray  # (T, d)
-    pos: np.ndarray  # (T, d)
+    pos: np.ndarray  # (T, d) wpe(arange(T)), the same for every sentence
     x: np.ndarray  # (T, d)
     labels: tuple[str, ...]  # token text per position ("pad" for padding)
     hover: tuple[dict, ...]  # token, id, row, position, pad per position
@@ -226,7 +227,7 @@ def sentence_view(batch: Batch, out: Embedded, b: int) -> SentenceView:
     tok = out.tok[b].detach().numpy().copy()  # (T, d)
     pos = np.broadcast_to(out.pos.detach().numpy(), tok.shape).copy()  # (T, d)
     x = out.x[b].detach().numpy().copy()  # (T, d)
-    for a in (tok, pos, x):
+    for a in (tok, x):  # wpe(arange(T)) are real rows at every position; only tok and x are padding
         a[~mask] = np.nan
     labels, hover = [], []
     for p, real in enumerate(mask):

@@ -64,8 +64,10 @@ def to_query(state: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dic
     """Query parameters for the settings that differ from the defaults, and what could not be shared."""
     params: dict[str, str] = {}
     left_out: list[str] = []
+    # the box the page does not show is not part of the view: a stale one must not travel
+    hidden = "text" if state.get("mode") == "Token ids" else "ids"
     for key, field in FIELDS.items():
-        if key not in state or state[key] is None or state[key] == defaults.get(key):
+        if key == hidden or key not in state or state[key] is None or state[key] == defaults.get(key):
             continue
         value = state[key]
         if key in ("text", "ids") and len(str(value)) > MAX_URL_TEXT:

@@ -144,10 +144,12 @@ def test_ids_outside_the_vocabulary(small_vocab, ids):
         explorer.from_ids(ids, vocab=small_vocab, positions=10)
 
 
-def test_id_rows_are_labelled_by_the_vocab(small_vocab):
-    batch = explorer.from_ids("[[0, 99]]", vocab=small_vocab, positions=10)
-    assert batch.sentences[0][0].label == small_vocab.label(0)
-    assert batch.sentences[0][1].unk and batch.n_unk == 1
+def test_typed_ids_are_rows_with_no_tokenizer_and_no_unk(small_vocab):
+    # in the textbook an id is a row: row 99 of a 100-row table is an ordinary row, not <unk>
+    batch = explorer.from_ids("[[5, 20, 33, 99]]", vocab=small_vocab, positions=10)
+    assert [t.label for t in batch.sentences[0]] == ["5", "20", "33", "99"]
+    assert [t.row for t in batch.sentences[0]] == [5, 20, 33, 99]
+    assert all(t.token_id is None and not t.unk for t in batch.sentences[0]) and batch.n_unk == 0
 
 
 @pytest.mark.parametrize("cfg", [
@@ -184,7 +186,9 @@ def test_sentence_view_masks_padding(enc, small_vocab):
     out = explorer.embed(batch, *explorer.tables(EmbeddingConfig(100, 4, 8, 0)))
     view = explorer.sentence_view(batch, out, 0)
     assert view.x.shape == (3, 4)
-    assert np.isfinite(view.x[0]).all() and np.isnan(view.x[1:]).all() and np.isnan(view.pos[1:]).all()
+    assert np.isfinite(view.x[0]).all() and np.isnan(view.x[1:]).all() and np.isnan(view.tok[1:]).all()
+    # the positional rows are real rows of wpe even where the sentence is padded
+    assert np.isfinite(view.pos).all()
     assert view.labels == ("a", "pad", "pad")
     assert [h["pad"] for h in view.hover] == [False, True, True]
     np.testing.assert_array_equal(view.x[0], out.x[0, 0].detach().numpy())

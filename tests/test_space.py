@@ -30,12 +30,13 @@ def test_select_caps_points_with_a_note(enc):
     assert s.rows.size == 20 and "20 most frequent" in s.note
 
 
-def test_other_corpora_are_scored_by_token_kind(enc):
+def test_corpora_without_word_classes_are_coloured_by_kind_but_not_scored(enc):
     c = corpus.python_docs()
     ids = enc.encode(c.text[:20000])
     v = Vocab.build(enc, 300, reference_ids=ids)
     s = space.select(v, c, enc, max_points=3000)
-    assert set(s.scored) <= {"word", "number", "punctuation", "whitespace", "other"}
+    assert set(s.classes) <= {"word", "number", "punctuation", "whitespace", "other"}
+    assert s.n_scored == 0 and not s.scoreable and s.agreement(np.zeros((300, 4))) is None
 
 
 def test_evolution_follows_snapshots(enc):

@@ -12,8 +12,9 @@ def chips_html(sentence: Sequence[Token], cut: int, *, meta: bool = True) -> str
     parts = []
     for t in sentence:
         cls = "ev-chip ev-unk" if t.unk else "ev-chip"
-        tid = "–" if t.token_id is None else f"{t.token_id:,}"
-        info = f"id {tid} · row {t.row:,}{' · &lt;unk&gt;' if t.unk else ''}"
+        # typed ids have no tokenizer id: they are rows, and the chip says only that
+        info = (f"row {t.row:,}" if t.token_id is None
+                else f"id {t.token_id:,} · row {t.row:,}{' · &lt;unk&gt;' if t.unk else ''}")
         parts.append(
             f'<span class="{cls}"><span class="ev-tok">{html.escape(t.label)}</span>'
             + (f'<span class="ev-meta">{info}</span>' if meta else "") + "</span>"

@@ -1,7 +1,6 @@
 """Tab 1: the typed text as chips, the three heatmaps of the first layer, the code and the downloads."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from embedviz import bpe, explorer, export, figures, snippet, tokens
@@ -9,7 +8,7 @@ from embedviz import corpus as corpora
 from embedviz.config import EmbeddingConfig, Limits
 from embedviz.corpus import Corpus
 from embedviz.figures import FigureStyle
-from embedviz.ui import loaders, text, trained_sentence
+from embedviz.ui import charts, loaders, text, trained_sentence
 from embedviz.ui.chips import chips_html
 from embedviz.ui.sidebar import Selection
 from embedviz.vocab import Vocab
@@ -34,7 +33,7 @@ def render(sel: Selection, lim: Limits, style: FigureStyle) -> explorer.Batch | 
 
     for b, sentence in enumerate(batch.sentences):
         st.markdown(chips_html(sentence, batch.cut[b]), unsafe_allow_html=True)
-    notes(batch, cfg, sel.corpus)
+    notes(batch, cfg, sel, vocab)
 
     wte, rng_state = loaders.token_table(cfg.vocab_size, cfg.dim, cfg.seed)
     wpe = explorer.position_table(cfg.positions, cfg.dim, rng_state)
@@ -47,14 +46,16 @@ def render(sel: Selection, lim: Limits, style: FigureStyle) -> explorer.Batch | 
     )
     view = explorer.sentence_view(batch, out, b)
     heatmaps(view, out, style)
+    st.caption(text.INITIALISATION + " " + text.ONE_GENERATOR)
     if st.toggle("Show the whole positional table wpe", key="show_wpe"):
-        full = wpe.numpy()
-        st.plotly_chart(
-            figures.embedding_heatmap(full, row_labels=None, hover=None, title="wpe.weight",
-                                      zmax=float(np.abs(full).max()), style=style),
-            key="heatmap_wpe", theme=None)
+        # the colour scale of the three heatmaps above, so colours compare (larger values saturate)
+        charts.show(
+            figures.embedding_heatmap(wpe.numpy(), row_labels=None, hover=None,
+                                      title="wpe.weight · same colour scale as above",
+                                      zmax=figures.shared_zmax(view.tok, view.pos, view.x), style=style),
+            key="heatmap_wpe")
         st.caption(f"wpe.weight.shape = torch.Size([{cfg.positions}, {cfg.dim}])")
-    with st.expander("Show the code: these exact numbers in PyTorch"):
+    with st.expander("Show the code: these exact numbers in PyTorch", key="show_code"):
         st.code(snippet.embedding_code(cfg, batch), language="python")
     downloads(out, list(view.labels), b)
     if sel.tokenizer is not None:
@@ -90,18 +91,20 @@ def sentence_choice(batch: explorer.Batch) -> int:
 def heatmaps(view: explorer.SentenceView, out: explorer.Embedded, style: FigureStyle) -> None:
     """tok, pos and x on one colour scale, each beside the sentence that explains it."""
     zmax = figures.shared_zmax(view.tok, view.pos, view.x)
+    tokens_of = dict(row_labels=list(view.labels), hover=list(view.hover))
+    by_position = dict(row_labels=None, hover=None)  # wpe's rows are positions 0 … T-1, not tokens
     panels = [
-        ("tok = wte(ids)", f"tok.shape = {explorer.shape_text(out.tok)}", view.tok, text.EXPLAIN_TOK),
-        ("pos = wpe(arange(T))", f"pos.shape = {explorer.shape_text(out.pos)}", view.pos, text.EXPLAIN_POS),
-        ("x = tok + pos", f"x.shape = {explorer.shape_text(out.x)}", view.x, text.EXPLAIN_SUM),
+        ("tok = wte(ids)", f"tok.shape = {explorer.shape_text(out.tok)}", view.tok, tokens_of, text.EXPLAIN_TOK),
+        ("pos = wpe(arange(T))", f"pos.shape = {explorer.shape_text(out.pos)}", view.pos, by_position,
+         text.EXPLAIN_POS),
+        ("x = tok + pos", f"x.shape = {explorer.shape_text(out.x)}", view.x, tokens_of, text.EXPLAIN_SUM),
     ]
-    for i, (title, shape, values, explanation) in enumerate(panels):
+    for i, (title, shape, values, rows, explanation) in enumerate(panels):
         # presentation mode: the chart takes the full width (its larger title needs it), text below
         left, right = (st.container(), st.container()) if style.presentation else st.columns([3, 1])
-        left.plotly_chart(
-            figures.embedding_heatmap(values, row_labels=list(view.labels), hover=list(view.hover),
-                                      title=f"{title}  ·  {shape}", zmax=zmax, style=style),
-            key=f"heatmap_{i}", theme=None)
+        charts.show(
+            figures.embedding_heatmap(values, **rows, title=f"{title}  ·  {shape}", zmax=zmax, style=style),
+            key=f"heatmap_{i}", where=left)
         right.markdown(explanation)
 
 
@@ -111,7 +114,12 @@ def downloads(out: explorer.Embedded, labels: list[str], b: int) -> None:
                        "embedviz-embeddings.zip", "application/zip", key="download_tensors", on_click="ignore")
 
 
-def notes(batch: explorer.Batch, cfg: EmbeddingConfig, corpus: Corpus) -> None:
+def notes(batch: explorer.Batch, cfg: EmbeddingConfig, sel: Selection, vocab: Vocab) -> None:
+    corpus = sel.corpus
+    if batch.mode == "text":
+        st.caption(text.CHIP_LEGEND)
+        if not vocab.identity:
+            st.info(text.shortcut(vocab_size=cfg.vocab_size, encoding=sel.enc.name, n_vocab=sel.enc.n_vocab))
     for b, n in enumerate(batch.cut):
         if n:
             st.warning(f"Sentence {b} has {n + cfg.positions} tokens but the model has only "

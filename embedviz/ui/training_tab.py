@@ -8,7 +8,7 @@ import streamlit as st
 from embedviz import explorer, export, figures, jobs, neighbours, share, space, training
 from embedviz.config import HEAD_COUNTS, POSITIONAL_KINDS, EmbeddingConfig, Limits, ModelConfig, ProjectionConfig, TrainConfig
 from embedviz.figures import FigureStyle
-from embedviz.ui import loaders, positions, runs, text
+from embedviz.ui import charts, loaders, positions, runs, text
 from embedviz.ui.sidebar import Selection
 from embedviz.vocab import Vocab
 
@@ -93,7 +93,7 @@ def live_progress(job: jobs.Job, style: FigureStyle) -> None:
         st.progress(min(1.0, p.step / p.steps),
                     text=f"step {p.step}/{p.steps} · loss {p.train_loss:.3f} · "
                          f"{p.tokens_per_s:,.0f} tokens/s{eta}")
-        st.plotly_chart(figures.loss_curve(job.history, style=style), key="loss_live", theme=None)
+        charts.show(figures.loss_curve(job.history, style=style), key="loss_live")
     runs.stop_button(job)
 
 
@@ -102,8 +102,8 @@ def results(job: jobs.Job, sel: Selection, vocab: Vocab, batch: explorer.Batch |
     if job.state == jobs.STOPPED:
         st.warning(f"Training stopped at step {result.steps_done}; the model reached so far is shown.")
     st.success(f"Trained in {result.seconds:.1f} s at {result.tokens_per_s:,.0f} tokens/s.")
-    st.plotly_chart(figures.loss_curve(result.history, style=style, baseline=float(np.log(vocab.size))),
-                    key="loss_final", theme=None)
+    charts.show(figures.loss_curve(result.history, style=style, baseline=float(np.log(vocab.size))),
+                key="loss_final")
 
     view = space.select(vocab, sel.corpus, sel.enc, max_points=ProjectionConfig.max_points)
     if view.rows.size == 0:
@@ -117,24 +117,27 @@ def results(job: jobs.Job, sel: Selection, vocab: Vocab, batch: explorer.Batch |
         m1.metric("Neighbours sharing a class, before", f"{agree0:.2f}")
         m2.metric("… after training", f"{agree1:.2f}", delta=f"{agree1 - agree0:+.2f}")
         m3.metric("Chance level", f"{view.chance():.2f}")
-        st.caption("For each token, the share of its 5 nearest neighbours (cosine, in all d dimensions, "
-                   "not in the 2D picture) that have the same class.")
-    else:
+        st.caption(f"Scored: the {view.n_scored:,} drawn tokens that have a class in {text.literal(sel.corpus.title)} "
+                   f"(of {view.rows.size:,} drawn), each by the share of its 5 nearest neighbours among those "
+                   f"{view.n_scored:,} (cosine, in all d dimensions, not in the 2-D picture) with the same class.")
+    elif sel.corpus.word_classes:
         st.info("Too few of the drawn tokens have a class to score how well classes cluster: "
                 "raise the vocabulary size.")
+    else:
+        st.info("This corpus does not know its words' classes, so no class score is shown (colours are token "
+                "kinds: word, number, punctuation).")
 
     typed = view.indices_of(t.row for s in batch.sentences for t in s) if batch is not None else []
     colours = figures.class_colors(view.classes, style=style)
     common = dict(tokens=view.tokens, ids=view.ids, rows=view.rows.tolist(),
                   frequencies=view.frequencies.tolist(), classes=view.classes, class_colors=colours,
                   highlight=typed, style=style)
-    left, right = st.columns(2)
-    left.plotly_chart(figures.embedding_scatter(before.xy, title="wte at initialisation (random)",
-                                                note=before.note, **common),
-                      key="scatter_before", theme=None)
-    right.plotly_chart(figures.embedding_scatter(after.xy, title=f"wte after {result.steps_done} steps",
-                                                 note=after.note, **common),
-                       key="scatter_after", theme=None)
+    left, right = st.columns(2)  # equal halves; each map is square (fixed axis ranges, equal aspect)
+    charts.show(figures.embedding_scatter(before.xy, title="wte at initialisation (random)", note=before.note,
+                                          **common), key="scatter_before", where=left)
+    charts.show(figures.embedding_scatter(after.xy, title=f"wte after {result.steps_done} steps", note=after.note,
+                                          **common), key="scatter_after", where=right)
+    st.caption(text.MAP_LIMITS)
     if view.note:
         st.caption(view.note)
 
@@ -191,11 +194,11 @@ def evolution(result: training.TrainResult, view: space.Space, style: FigureStyl
         frames, agreement = loaders.evolution_frames(result, view)
     colours = figures.class_colors(view.classes, style=style)
     left, right = st.columns([3, 2])
-    left.plotly_chart(
+    charts.show(
         figures.evolution_scatter(frames, tokens=view.tokens, classes=view.classes, class_colors=colours,
                                   style=style, title="wte during training (press play)"),
-        key="evolution", theme=None)
+        key="evolution", where=left)
     if view.scoreable:
-        right.plotly_chart(
+        charts.show(
             figures.agreement_curve([f[0] for f in frames], agreement, chance=view.chance(), style=style),
-            key="agreement_curve", theme=None)
+            key="agreement_curve", where=right)
