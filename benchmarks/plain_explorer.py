@@ -1,4 +1,5 @@
-"""The plain way, for embedviz.bench to compare against (not part of the app)."""
+"""The plain way to write the explorer page, for the benchmark's explorer section to compare against
+(run through AppTest; not part of the app)."""
 import plotly.graph_objects as go
 import streamlit as st
 import tiktoken

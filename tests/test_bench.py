@@ -1,22 +1,54 @@
-"""Smoke tests of the benchmark's helpers: the table, the ratios, the JSON, and tiny measurements.
-No timing is asserted: the figures depend on the machine and its load."""
+"""The benchmark's pure pieces, fast and without a browser: the table and its targets, the JSON, the
+harness's /proc walk and server stop on real processes, the baseline pages run as files. No timing is
+asserted: the figures depend on the machine and its load."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from embedviz import bench
+from benchmarks import harness
+from benchmarks.__main__ import main, parse_sections
+from benchmarks.browser import browser_section
+from benchmarks.explorer import PLAIN_EXPLORER, ours_bare, plain_bare
+from benchmarks.projection import blob_pair
+from benchmarks.report import TARGETS, Report, Row, format_table, format_value, median, skipped
+from benchmarks.training import ours_training, plain_training, time_to
+from benchmarks.world import sentence_of, toy_world
 from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
 
 
 def test_ratio_is_plain_over_ours_for_costs_and_ours_over_plain_for_rates():
-    assert bench.Row("s", "time", 2.0, 6.0).ratio == pytest.approx(3.0)
-    assert bench.Row("s", "rate", 300.0, 100.0, unit="tok/s", better="higher").ratio == pytest.approx(3.0)
-    assert bench.Row("s", "quality", 0.9, 0.8, unit="", better="higher").ratio is None
-    assert bench.Row("s", "missing", 1.0, None).ratio is None
-    assert bench.Row("s", "text", 1.0, "> 17 s").ratio is None
+    assert Row("s", "time", 2.0, 6.0).ratio == pytest.approx(3.0)
+    assert Row("s", "rate", 300.0, 100.0, unit="tok/s", better="higher").ratio == pytest.approx(3.0)
+    assert Row("s", "quality", 0.9, 0.8, unit="", better="higher").ratio is None
+    assert Row("s", "missing", 1.0, None).ratio is None
+    assert Row("s", "text", 1.0, "> 17 s").ratio is None
+
+
+@pytest.mark.parametrize("row, met", [
+    (Row("b", "navigation", 2.9, 1.9, target="navigation"), True),
+    (Row("b", "navigation", 3.1, 1.9, target="navigation"), False),
+    (Row("b", "navigation", None, 1.9, target="navigation"), False),  # a missing figure is not a met target
+    (Row("t", "tokens/s", 200.0, 100.0, unit="tok/s", better="higher", target="tokens_per_s"), True),
+    (Row("t", "tokens/s", 150.0, 100.0, unit="tok/s", better="higher", target="tokens_per_s"), False),
+    (Row("t", "tokens/s", 150.0, None, unit="tok/s", better="higher", target="tokens_per_s"), False),
+    (Row("p", "trust", (0.70, 0.9751), (0.66, 0.9749), unit="", target="trustworthiness"), True),
+    (Row("p", "trust", (0.70, 0.96), (0.66, 0.97), unit="", target="trustworthiness"), False),
+    (Row("p", "no target", 99.0), None),
+])
+def test_rows_are_judged_by_the_one_table_of_targets(row, met):
+    assert row.met is met
+
+
+def test_a_row_naming_an_unknown_target_is_refused():
+    with pytest.raises(ValueError, match="unknown target 'fast'"):
+        Row("s", "figure", 1.0, target="fast")
 
 
 @pytest.mark.parametrize("value, unit, text", [
@@ -26,73 +58,138 @@ def test_ratio_is_plain_over_ours_for_costs_and_ours_over_plain_for_rates():
     (31.4, "s", "31.4 s"),
     (38785.2, "tok/s", "38,785 tok/s"),
     (704.4, "MiB", "704 MiB"),
+    (3, "count", "3"),
     ((0.7051, 0.856), "", "0.705 / 0.856"),
     (None, "s", "–"),
     ("> 17.3 s", "s", "> 17.3 s"),
 ])
 def test_format_value(value, unit, text):
-    assert bench.format_value(value, unit) == text
+    assert format_value(value, unit) == text
 
 
 def test_table_groups_sections_aligns_columns_and_marks_targets():
     rows = [
-        bench.Row("projection", "1000x64 warm: first map", 0.45, 1.7, target="<= 0.6 s", met=True),
-        bench.Row("projection", "trustworthiness", (0.70, 0.97), (0.66, 0.97), unit="", better="higher"),
-        bench.Row("browser", "navigation", 6.3, 5.9, target="<= 3 s", met=False, note="of which scripts 4 s"),
-        *bench.skipped("memory", "/usr/bin/chromium is missing"),
+        Row("projection", "1000x64 warm: first map", 0.45, 1.7, target="warm_map"),
+        Row("projection", "trustworthiness", (0.70, 0.97), (0.66, 0.97), unit="", better="higher"),
+        Row("browser", "navigation", 6.3, 5.9, target="navigation", note="of which scripts 4 s"),
+        *skipped("load", "/usr/bin/chromium is missing"),
     ]
-    table = bench.format_table(rows)
-    lines = table.splitlines()
+    lines = format_table(rows).splitlines()
     assert lines[0].split() == ["figure", "ours", "plain", "plain/ours", "target"]
-    assert "[projection]" in lines and "[browser]" in lines and "[memory]" in lines
+    assert "[projection]" in lines and "[browser]" in lines and "[load]" in lines
     first = next(line for line in lines if line.startswith("1000x64"))
-    assert "450 ms" in first and "1.70 s" in first and "3.78x" in first and first.endswith("met")
+    assert "450 ms" in first and "1.70 s" in first and "3.78x" in first and TARGETS["warm_map"].text in first
+    assert first.endswith("met")
     assert next(line for line in lines if line.startswith("navigation")).endswith("NOT MET")
     assert "    of which scripts 4 s" in lines
-    assert "skipped: /usr/bin/chromium is missing" in table
+    assert any(line.startswith("skipped: /usr/bin/chromium is missing  ") for line in lines)
     # the value columns line up: every "x" of the ratio column ends at the same place
-    ends = {line.index("x ") for line in lines if line.startswith(("1000x64", "navigation"))}
-    assert len(ends) == 1
+    assert len({line.index("x ") for line in lines if line.startswith(("1000x64", "navigation"))}) == 1
 
 
-def test_report_is_json_with_numpy_values(tmp_path):
-    report = bench.Report(mode="quick", machine={"cpu_count": 2})
-    report.rows.append(bench.Row("training", "tokens/s", np.float64(3.0), 1.5, unit="tok/s", better="higher"))
+def test_report_is_json_with_numpy_values_and_target_texts():
+    report = Report(mode="quick", machine={"cpu_count": 2})
+    report.rows.append(Row("training", "tokens/s", np.float64(3.0), 1.5, unit="tok/s", better="higher",
+                           target="tokens_per_s"))
     report.sections["training"] = {"curve": np.arange(3), "threads": np.int64(2)}
     data = json.loads(report.to_json())
     assert data["rows"][0]["ratio"] == pytest.approx(2.0)
+    assert data["rows"][0]["target"] == ">= 2x plain" and data["rows"][0]["met"] is True
     assert data["sections"]["training"] == {"curve": [0, 1, 2], "threads": 2}
 
 
 def test_time_to_takes_the_first_checkpoint_reaching_the_threshold():
     curve = [(0, 0.0, 0.1), (25, 0.5, 0.79), (50, 1.0, 0.8), (75, 1.5, 0.95)]
-    assert bench.time_to(curve) == 1.0
-    assert bench.time_to(curve, threshold=0.99) is None
+    assert time_to(curve) == 1.0
+    assert time_to(curve, threshold=0.99) is None
 
 
 def test_median_ignores_missing_values():
-    assert bench.median([3.0, None, 1.0, 2.0]) == 2.0
-    assert bench.median([None]) is None
+    assert median([3.0, None, 1.0, 2.0]) == 2.0
+    assert median([None]) is None
 
+
+def test_sections_are_chosen_by_name_and_unknown_ones_refused(capsys):
+    assert parse_sections("training, load") == ["training", "load"]
+    with pytest.raises(SystemExit):
+        main(["--only", "nonsense"])
+    assert "unknown section(s) nonsense" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the harness, on real processes
 
 def test_peak_memory_of_this_process_is_read_from_proc():
-    assert bench.vm_hwm_mib() > 10
-    assert bench.vm_hwm_mib(pid=2**22 + 12345) is None  # no such process
+    assert harness.vm_hwm_mib() > 10
+    assert harness.vm_hwm_mib(2**22 + 12345) is None  # no such process
+
+
+def test_tree_memory_walks_a_real_process_tree():
+    # a child that starts a grandchild, in a group of their own: both are found and sampled
+    child = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
+                              "time.sleep(30)"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not harness.descendants(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [grandchild] = harness.descendants(child.pid)
+        assert {child.pid, grandchild} <= set(harness.descendants(os.getpid()))
+        tree = harness.TreeMemory(child.pid, every=0.05)
+        tree.start()
+        tree.stop()
+        assert set(tree.peaks) == {child.pid, grandchild} and all(v > 1 for v in tree.peaks.values())
+        assert tree.peak_sum_pss > 1 and set(tree.at_peak) == {"server", f"pid {grandchild}"}
+    finally:
+        os.killpg(child.pid, 9)
+        child.wait()
+
+
+def test_stop_server_ends_the_whole_process_group():
+    """What a fork server and its trainings look like to stop_server: a grandchild in the group."""
+    proc = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+                             "time.sleep(60)"], start_new_session=True)
+    server = harness.Server(proc, "http://127.0.0.1:9", harness.ARTIFACTS / "unused.log")
+    deadline = time.monotonic() + 10
+    while not harness.descendants(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [grandchild] = harness.descendants(proc.pid)
+    harness.stop_server(server, grace_s=5)
+    assert proc.returncode is not None
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
+    assert not os.path.exists(f"/proc/{grandchild}") or "Z" in open(f"/proc/{grandchild}/stat").read().split()[2]
+
+
+def test_browser_sections_are_skipped_with_the_reason_when_chromium_is_missing(monkeypatch):
+    monkeypatch.setattr(harness, "CHROMIUM", "/nonexistent/chromium")
+    rows, details = browser_section(quick=True, env={})
+    assert [r.figure for r in rows] == ["skipped: /nonexistent/chromium is missing (make test-setup installs it)"]
+    assert details == {}
+
+
+# ---------------------------------------------------------------- the sections' pieces, tiny
+
+def test_baseline_explorer_page_runs_as_a_file():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(PLAIN_EXPLORER), default_timeout=60).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3
 
 
 def test_blob_pair_has_class_structure_that_grows():
-    before, after = bench.blob_pair(120, dim=16, classes=4)
-    assert before.shape == after.shape == (120, 16) and before.dtype == np.float32
-    labels = [str(i % 4) for i in range(120)]
-
     from embedviz.neighbours import knn_agreement
 
+    before, after = blob_pair(120, dim=16, classes=4)
+    assert before.shape == after.shape == (120, 16) and before.dtype == np.float32
+    labels = [str(i % 4) for i in range(120)]
     assert knn_agreement(after, labels) > knn_agreement(before, labels) > 0.3
 
 
 def test_sentence_of_has_exactly_the_asked_number_of_tokens(enc):
     for n, skip in ((12, 0), (64, 0), (64, 500)):
-        text = bench.sentence_of(enc, n, skip=skip)
+        text = sentence_of(enc, n, skip=skip)
         assert "\n" not in text and len(enc.encode(text)) == n
 
 
@@ -103,12 +200,12 @@ def test_tiny_training_side_by_side():
     # one thread: on a busy machine two spinning OpenMP threads make even 10 tiny steps take seconds
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    world = bench.toy_world()
+    world = toy_world()
     model_cfg = ModelConfig(EmbeddingConfig(dim=16, positions=8), n_layer=1, n_head=2)
     train_cfg = TrainConfig(steps=10, batch_size=8, eval_every=5, snapshot_every=5)
     try:
-        ours = bench.ours_training(model_cfg, train_cfg, world)
-        plain = bench.plain_training(model_cfg, train_cfg, world, check_every=5)
+        ours = ours_training(model_cfg, train_cfg, world)
+        plain = plain_training(model_cfg, train_cfg, world, check_every=5)
     finally:
         torch.set_num_threads(previous)
     for run in (ours, plain):
@@ -125,37 +222,6 @@ def test_tiny_explorer_bare_costs_give_the_same_shapes(enc):
     cfg = EmbeddingConfig(vocab_size=64, dim=8, positions=6)
     text = "The cat sat on the mat."
     vocab = Vocab.build(enc, cfg.vocab_size, reference_ids=enc.encode(text))
-    ours = bench.ours_bare(text, cfg, enc, vocab)
-    plain = bench.plain_bare(text, cfg, enc)
+    ours = ours_bare(text, cfg, enc, vocab)
+    plain = plain_bare(text, cfg, enc)
     assert tuple(ours.x.shape) == tuple(plain.shape) == (1, 6, 8)
-
-
-def test_unknown_section_is_refused(capsys):
-    with pytest.raises(SystemExit):
-        bench.main(["--only", "nonsense"])
-    assert "unknown section" in capsys.readouterr().err
-
-
-def test_tree_memory_sees_a_child_process():
-    import os
-    import subprocess
-    import sys
-
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
-    try:
-        assert child.pid in bench.descendants(os.getpid())
-        tree = bench.TreeMemory(os.getpid(), every=0.05)
-        tree.start()
-        tree.stop()
-        assert child.pid in tree.peaks and os.getpid() in tree.peaks
-        assert tree.peak_sum_pss > 0
-    finally:
-        child.kill()
-        child.wait()
-
-
-def test_browser_part_is_skipped_with_the_reason_when_chromium_is_missing(monkeypatch):
-    monkeypatch.setattr(bench, "CHROMIUM", "/nonexistent/chromium")
-    rows, details = bench.browser_section(quick=True, env={})
-    assert [r.figure for r in rows] == ["skipped: /nonexistent/chromium is missing (make test-setup installs it)"]
-    assert "skipped: /nonexistent/chromium" in bench.format_table(rows)

@@ -1,87 +1,39 @@
-"""A live `streamlit run app.py` on 127.0.0.1 and Debian's Chromium driven by Playwright.
+"""A live `streamlit run app.py` on 127.0.0.1 and Debian's Chromium driven by Playwright; the server,
+the browser and Streamlit's page state come from benchmarks.harness, shared with the benchmark.
 
 Screenshots go to artifacts/screenshots/ (look at them). Every page is checked for Streamlit
 exception boxes, browser console errors and JavaScript dialogs (a dialog means a script ran).
 The helpers below drive widgets the way a person does (keyboard, clicks) and wait for the rerun
-that follows to finish before anything is read back from the DOM.
+that follows to finish before anything is read back from the DOM; nothing sleeps for a fixed time.
+Pages of one test module share a browser context (Streamlit's scripts are loaded once per module);
+each test that changes the page gets a page (a Streamlit session) of its own, tests that only read
+share one per module.
 """
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import warnings
 from pathlib import Path
 
 import pytest
 
-from embedviz.bench import stop_server  # terminate, then kill; shared with the benchmark
+from benchmarks import harness
+from benchmarks.harness import ARTIFACTS, HEATMAPS, VIEWPORT, heatmaps_drawn, is_idle
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts"
 SHOTS = ARTIFACTS / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1440, "height": 1000}
 MAX_SHOT_HEIGHT = 9000  # px; a full-length screenshot is cut here
 
 pytestmark = pytest.mark.browser
 
+__all__ = ["HEATMAPS", "heatmaps_drawn", "is_idle"]
+
 
 # ---------------------------------------------------------------- server and browser
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(env_extra: dict | None = None):
-    """`streamlit run app.py` on a free port; returns (process, url) once /_stcore/health answers."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    log = open(ARTIFACTS / f"streamlit-{port}.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if healthy(url):
-            return proc, url
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    proc.wait(10)
-    raise RuntimeError(f"streamlit did not start; see {log.name}")
-
-
-def healthy(url: str, timeout: float = 2) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def server_log(url: str) -> Path:
-    return ARTIFACTS / f"streamlit-{url.rsplit(':', 1)[1]}.log"
-
-
-def log_problems(url: str) -> list[str]:
+def log_problems(log: Path) -> list[str]:
     """Tracebacks in the server's log (the browser never sees these), and runs of app.py outside
     `streamlit run`; other threads' log lines interleaved with a traceback are left out of it."""
-    everything = server_log(url).read_text(errors="replace").splitlines()
+    everything = log.read_text(errors="replace").splitlines()
     lines = [ln for ln in everything if " WARNING " not in ln]
     problems = []
     for i, line in enumerate(lines):
@@ -97,37 +49,33 @@ def log_problems(url: str) -> list[str]:
     return problems
 
 
-def warn_about_log(url: str) -> None:
-    problems = log_problems(url)
+def warn_about_log(log: Path) -> None:
+    problems = log_problems(log)
     if problems:
-        warnings.warn(f"{server_log(url).name}: {len(problems)} problem(s) in the server log; the first:\n"
+        warnings.warn(f"{log.name}: {len(problems)} problem(s) in the server log; the first:\n"
                       + problems[0][-1500:], stacklevel=1)
 
 
 @pytest.fixture(scope="session")
 def server():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test-setup` (apt-get install -y chromium)")
+    missing = harness.chromium_missing()
+    if missing:
+        pytest.fail(f"{missing}: run `make test-setup`")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    proc, url = start_server()
-    yield url
-    stop_server(proc)
-    warn_about_log(url)
+    s = harness.start_server()
+    yield s.url
+    harness.stop_server(s)
+    warn_about_log(s.log)
 
 
 @pytest.fixture(scope="session")
-def playwright_driver():
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_driver):
-    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield b
-    b.close()
+        b = harness.launch_chromium(p)
+        yield b
+        b.close()
 
 
 # ---------------------------------------------------------------- a watched page
@@ -162,10 +110,14 @@ def _benign(message: str) -> bool:
 
 
 def open_page(browser, url: str, viewport: dict | None = None) -> Watched:
-    """A new context (a new visitor with its own session) on the app, not yet waited for."""
+    """A new context (a new visitor: no cookies, storage or session in common) on the app, not yet
+    waited for; the caller closes its context."""
     context = browser.new_context(viewport=viewport or VIEWPORT)
     context.add_init_script(_COUNT_RUNS_JS)
-    p = context.new_page()
+    return _goto(context.new_page(), url)
+
+
+def _goto(p, url: str) -> Watched:
     p.set_default_timeout(60_000)
     w = Watched(p)
     p.goto(url)
@@ -179,21 +131,40 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+@pytest.fixture(scope="module")
+def context(browser):
+    """The module's browser context: its pages share Chromium's cache, so Streamlit's scripts and
+    styles are fetched and compiled once per module rather than once per test."""
+    c = browser.new_context(viewport=VIEWPORT)
+    c.add_init_script(_COUNT_RUNS_JS)
+    yield c
+    c.close()
+
+
 @pytest.fixture
-def page(browser, server, request):
-    """A fresh visitor on the shared server; a failed test leaves <test name>-failed.png."""
-    w = open_page(browser, server)
+def page(context, server, request):
+    """A page of its own (its own Streamlit session) for a test that changes what it shows; a failed
+    test leaves <test name>-failed.png."""
+    w = _goto(context.new_page(), server)
     wait_ready(w.page)
     yield w
     report = getattr(request.node, "report_call", None)
     if report is None or report.failed:
         shot(w.page, request.node.name + "-failed")
-    w.page.context.close()
+    w.page.close()
+
+
+@pytest.fixture(scope="module")
+def shared_page(context, server):
+    """One page per module for the tests that only read it."""
+    w = _goto(context.new_page(), server)
+    wait_ready(w.page)
+    yield w
+    w.page.close()
 
 
 # ---------------------------------------------------------------- waiting for Streamlit
 
-HEATMAPS = ("heatmap_0", "heatmap_1", "heatmap_2")
 # Streamlit marks its root with data-test-script-state="running" | "notRunning" (its own e2e tests
 # wait on it); counting the transitions tells a finished rerun from one that has not started yet.
 _COUNT_RUNS_JS = """
@@ -206,40 +177,18 @@ new MutationObserver(changes => {
 }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
                       attributeFilter: ['data-test-script-state']});
 """
-_IDLE_JS = ("() => { const a = document.querySelector('[data-testid=\"stApp\"]'); "
-            "return !!a && a.getAttribute('data-test-script-state') === 'notRunning' && "
-            "a.getAttribute('data-test-connection-state') === 'CONNECTED' && "
-            "!document.querySelector('[data-testid=\"stStatusWidget\"]'); }")
-_HEATMAPS_JS = ("() => ['heatmap_0', 'heatmap_1', 'heatmap_2'].every(k => { "
-                "const g = document.querySelector('.st-key-' + k + ' .js-plotly-plot'); "
-                "return g && g.data && g.data.length > 0 && g.querySelector('.heatmaplayer image, "
-                ".heatmaplayer .hm'); })")
 
 
-def wait_ready(p, timeout: float = 90_000) -> None:
+def wait_ready(p, timeout: float = 180_000) -> None:
     """Until the first script run has finished and the three embedding heatmaps are drawn."""
     p.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    p.wait_for_function(_HEATMAPS_JS, timeout=timeout)
+    p.wait_for_function(harness.HEATMAPS_JS, timeout=timeout)
     wait_idle(p, timeout=timeout)
 
 
-def heatmaps_drawn(p) -> bool:
-    return bool(p.evaluate(_HEATMAPS_JS))
-
-
-def is_idle(p) -> bool:
-    return bool(p.evaluate(_IDLE_JS))
-
-
-def wait_idle(p, timeout: float = 60_000, settle: int = 3) -> None:
-    """Until no script run is in progress, for `settle` polls in a row 0.1 s apart."""
-    deadline = time.monotonic() + timeout / 1000
-    calm = 0
-    while calm < settle:
-        if time.monotonic() > deadline:
-            raise TimeoutError("Streamlit kept running for %.0f s" % (timeout / 1000))
-        calm = calm + 1 if is_idle(p) else 0
-        time.sleep(0.1)
+def wait_idle(p, timeout: float = 60_000) -> None:
+    """Until no script run is in progress (timeout in ms, as Playwright's)."""
+    harness.wait_idle(p, timeout_s=timeout / 1000)
 
 
 def runs_started(p) -> int:
@@ -467,13 +416,26 @@ def shot(p, name: str, *, full: bool = True) -> Path:
         height = max(size["height"], min(int(content) + 20, MAX_SHOT_HEIGHT))
     if height != size["height"]:
         p.set_viewport_size({"width": size["width"], "height": height})
-        time.sleep(0.6)  # plotly and Streamlit re-lay out on resize
+        settle_layout(p)
     try:
         p.screenshot(path=str(path))
     finally:
         if height != size["height"]:
             p.set_viewport_size(size)
     return path
+
+
+# Plotly's toolbar fades (opacity transition) once the mouse leaves a chart.
+_MODEBARS_HIDDEN_JS = ("(s) => Array.from(document.querySelectorAll(s + ' .modebar'))"
+                       ".every(m => getComputedStyle(m).opacity === '0')")
+# Two animation frames: a resize, and the re-layout it triggers, have been painted.
+_TWO_FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+
+
+def settle_layout(p) -> None:
+    """After a change of the viewport's height (the width stays, so no chart is redrawn): until the
+    browser has laid out and painted the taller page."""
+    p.evaluate(_TWO_FRAMES_JS)
 
 
 def element_shot(p, selector: str, name: str, *, keep_hover: bool = False) -> Path:
@@ -484,7 +446,7 @@ def element_shot(p, selector: str, name: str, *, keep_hover: bool = False) -> Pa
     el = p.locator(selector).first
     if not keep_hover:
         p.mouse.move(0, 0)
-        time.sleep(0.5)  # plotly's toolbar fades out
+        p.wait_for_function(_MODEBARS_HIDDEN_JS, arg=selector)  # plotly's toolbar fades out
     el.scroll_into_view_if_needed()
     el.screenshot(path=str(path))
     return path

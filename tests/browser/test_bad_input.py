@@ -3,8 +3,6 @@ heatmap axes and in their hover boxes) and never runs; emoji, CJK and right-to-l
 uploads that are empty, binary or not UTF-8 end in a clear message and the page keeps working."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from .conftest import (alerts, chip_tokens, choose, commit_text, element_shot, hover_text, plot, rerun, shapes,
@@ -35,7 +33,8 @@ def test_markup_typed_as_text_shows_as_text_and_never_runs(page, name, text):
     p = page.page
     commit_text(p, "text", text)
     wait_text(p, "x.shape = torch.Size([1, ")
-    time.sleep(1.0)  # give an onerror handler or a script every chance to run
+    # every image has loaded or failed: an onerror handler would have run by now
+    p.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
     no_injected_elements(p)
 
     # chips: the tokens, joined, are the typed characters (spaces are shown as ␣)

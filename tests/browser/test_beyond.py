@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from embedviz import export
 from embedviz.config import ModelConfig
+from tests.oracles import load_model_safetensors, read_projector_tsv
 
 from .conftest import (HEATMAPS, chart_eval, click_button, choose, download, element_shot, flip_toggle, heatmap_z,
                        open_expander, open_page, open_tab, pick_radio, plot, press_slider, shapes, shot,
@@ -91,10 +91,9 @@ def test_evolution_animates_the_space_during_training(page):
 
     play = p.locator(".st-key-evolution .updatemenu-button", has_text="play").first
     play.click()
-    # a frame lasts 0.7 s: after ~2 s the slider has moved on by a few steps
-    p.wait_for_timeout(2_000)
-    active = chart_eval(p, "evolution", "g => g._fullLayout.sliders[0].active")
-    assert active >= 1, active
+    # a frame lasts 0.7 s: the slider moves on by itself
+    p.wait_for_function("() => document.querySelector('.st-key-evolution .js-plotly-plot')"
+                        "._fullLayout.sliders[0].active >= 1", timeout=15_000)
     shot(p, "beyond-evolution")
     # plotly.js may reject animate()'s promise with an undefined reason (a frame cut short by the
     # next one); that page error is harmless, the animation carries on, and it is the only one let pass
@@ -113,10 +112,12 @@ def test_evolution_chart_stays_readable(page):
     rail = p.locator(".st-key-evolution .slider-rail-touch-rect").first
     rail.scroll_into_view_if_needed()
     box = rail.bounding_box()
+    # plotly.js emits plotly_animated once the frame's 300 ms transition is over
+    chart_eval(p, "evolution", "g => { g.__evAnimated = false; g.on('plotly_animated', () => { "
+                               "g.__evAnimated = true; }); return true; }")
     p.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
-    p.wait_for_function("(n) => document.querySelector('.st-key-evolution .js-plotly-plot')"
-                        "._fullLayout.sliders[0].active === n", arg=last)
-    p.wait_for_timeout(800)  # the 300 ms transition
+    p.wait_for_function("(n) => { const g = document.querySelector('.st-key-evolution .js-plotly-plot'); "
+                        "return g._fullLayout.sliders[0].active === n && g.__evAnimated; }", arg=last)
     spans = chart_eval(p, "evolution", """g => {
         const xs = g._fullData.flatMap(t => Array.from(t.x)), ys = g._fullData.flatMap(t => Array.from(t.y));
         const xr = g._fullLayout.xaxis.range, yr = g._fullLayout.yaxis.range;
@@ -357,7 +358,7 @@ def test_downloads_read_back(page, tmp_path):
     wte_before, wte_after = npy(files["wte_before.npy"]), npy(files["wte_after.npy"])
     assert wte_after.shape == wte_before.shape == (256, 32)
     assert not np.array_equal(wte_before, wte_after)
-    vectors, meta = export.read_projector_tsv(files["projector/vectors.tsv"], files["projector/metadata.tsv"])
+    vectors, meta = read_projector_tsv(files["projector/vectors.tsv"], files["projector/metadata.tsv"])
     assert len(meta) == len(vectors) >= 100
     # each Projector line is the wte_after row of the token its metadata line names, exactly
     labels, table = read_table_csv(files["wte_after.csv"])
@@ -369,7 +370,7 @@ def test_downloads_read_back(page, tmp_path):
         rows = rows_of.get(record["token"], [])
         assert any(np.array_equal(vector, wte_after[r]) for r in rows), record
 
-    model = export.load_model_safetensors(files["model.safetensors"], ModelConfig(), max_bytes=100_000_000)
+    model = load_model_safetensors(files["model.safetensors"], ModelConfig(), max_bytes=100_000_000)
     assert np.array_equal(model.wte.weight.detach().numpy(), wte_after)
     assert np.array_equal(model.wpe.weight.detach().numpy(), npy(files["wpe_after.npy"]))
     assert model.lm_head.weight is model.wte.weight

@@ -25,7 +25,8 @@ def x_shape(p) -> tuple[int, int, int]:
     return tuple(int(n) for n in re.findall(r"\d+", text))
 
 
-def test_page_loads_and_draws_three_heatmaps(page):
+def test_page_loads_and_draws_three_heatmaps(shared_page):
+    page = shared_page
     p = page.page
     assert p.title().startswith("embedviz")
     assert "How a GPT turns text into vectors" in p.locator("h1").first.inner_text()
