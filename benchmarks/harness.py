@@ -164,14 +164,19 @@ def wait_idle(page: Any, *, timeout_s: float = 60, settle: int = 3) -> None:
 
 # ---------------------------------------------------------------- memory of a process tree
 
-def status_mib(pid: int | str, field: str) -> float | None:
-    """A kB field of /proc/<pid>/status (VmHWM, VmRSS, ...) in MiB; None if the process is gone."""
+def _kb_field(path: str, field: str) -> float | None:
+    """A "<field>: N kB" line of a /proc file in MiB; None if the process is gone."""
     try:
-        text = Path(f"/proc/{pid}/status").read_text()
+        text = Path(path).read_text()
     except OSError:
         return None
     m = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
     return int(m.group(1)) / 1024 if m else None
+
+
+def status_mib(pid: int | str, field: str) -> float | None:
+    """A kB field of /proc/<pid>/status (VmHWM, VmRSS, ...) in MiB; None if the process is gone."""
+    return _kb_field(f"/proc/{pid}/status", field)
 
 
 def vm_hwm_mib(pid: int | str = "self") -> float | None:
@@ -182,12 +187,7 @@ def vm_hwm_mib(pid: int | str = "self") -> float | None:
 def pss_mib(pid: int) -> float | None:
     """Proportional set size: pages shared with a fork parent are split between the sharers, so a
     sum over a process tree does not count them twice (VmRSS would)."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    except OSError:
-        return None
-    m = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
-    return int(m.group(1)) / 1024 if m else None
+    return _kb_field(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def descendants(pid: int) -> list[int]:

@@ -9,7 +9,7 @@ import hashlib
 import random
 import sys
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -87,28 +87,12 @@ def toy_world(enc: _Encoder, *, seed: int = 0, n_sentences: int = 4000) -> Corpu
 
     Words that `enc` does not encode as a single token (with their leading space) are left out.
     """
-    if n_sentences < 1:
-        raise ValueError("The toy world needs at least one sentence.")
-    words = _single_token_words(enc)
-    rng = random.Random(seed)
-    sentences = []
-    for _ in range(n_sentences):
-        template = rng.choice(TEMPLATES)
-        # Each slot draws its own word (str.format would repeat a class that a template uses twice).
-        parts = template.split("{")
-        sentence = parts[0]
-        for part in parts[1:]:
-            cls, rest = part.split("}", 1)
-            assert cls in words, cls
-            sentence += rng.choice(words[cls]) + rest
-        sentences.append(sentence)
-    classes = {w.lower(): cls for cls, ws in words.items() for w in ws}
-    return Corpus(
-        key=f"toy-world:{TOY_WORLD_VERSION}:{enc.name}:seed{seed}:n{n_sentences}",
-        title="Toy world",
-        text=_paragraphs(sentences, rng),
-        word_classes=classes,
-    )
+    def sentence(rng: random.Random, words: Mapping[str, tuple[str, ...]]) -> str:
+        # each slot draws its own word (str.format would repeat a class that a template uses twice)
+        return _fill(rng.choice(TEMPLATES), lambda cls: rng.choice(words[cls]))
+
+    return _generated(enc, sentence, key=f"toy-world:{TOY_WORLD_VERSION}", title="Toy world", seed=seed,
+                      n_sentences=n_sentences)
 
 
 # Sentences whose second half repeats words of the first half in an order set by the first half: which
@@ -131,31 +115,46 @@ def order_world(enc: _Encoder, *, seed: int = 0, n_sentences: int = 4000) -> Cor
     on this corpus it is measurably worse than the schemes that have positions. Words that `enc` does
     not encode as a single token (with their leading space) are left out, as in the toy world.
     """
-    if n_sentences < 1:
-        raise ValueError("The order world needs at least one sentence.")
-    words = _single_token_words(enc)
-    rng = random.Random(seed)
-    sentences = []
-    for _ in range(n_sentences):
-        template = rng.choice(ORDER_TEMPLATES)
-        parts = template.split("{")
-        sentence = parts[0]
+    def sentence(rng: random.Random, words: Mapping[str, tuple[str, ...]]) -> str:
         chosen: dict[str, str] = {}  # "animal:1" -> its word in this sentence
-        for part in parts[1:]:
-            slot, rest = part.split("}", 1)
+
+        def word(slot: str) -> str:
             if slot not in chosen:
                 cls = slot.split(":")[0]
                 taken = {w for s, w in chosen.items() if s.startswith(cls + ":")}
                 chosen[slot] = rng.choice([w for w in words[cls] if w not in taken])
-            sentence += chosen[slot] + rest
-        sentences.append(sentence)
-    classes = {w.lower(): cls for cls, ws in words.items() for w in ws}
+            return chosen[slot]
+
+        return _fill(rng.choice(ORDER_TEMPLATES), word)
+
+    return _generated(enc, sentence, key=f"order-world:{ORDER_WORLD_VERSION}", title="Order world", seed=seed,
+                      n_sentences=n_sentences)
+
+
+def _generated(enc: _Encoder, sentence: Callable[[random.Random, Mapping[str, tuple[str, ...]]], str], *,
+               key: str, title: str, seed: int, n_sentences: int) -> Corpus:
+    """A generated corpus: n sentences drawn with one seeded generator, in paragraphs, with word classes."""
+    if n_sentences < 1:
+        raise ValueError(f"The {title.lower()} needs at least one sentence.")
+    words = _single_token_words(enc)
+    rng = random.Random(seed)
+    sentences = [sentence(rng, words) for _ in range(n_sentences)]
     return Corpus(
-        key=f"order-world:{ORDER_WORLD_VERSION}:{enc.name}:seed{seed}:n{n_sentences}",
-        title="Order world",
+        key=f"{key}:{enc.name}:seed{seed}:n{n_sentences}",
+        title=title,
         text=_paragraphs(sentences, rng),
-        word_classes=classes,
+        word_classes={w.lower(): cls for cls, ws in words.items() for w in ws},
     )
+
+
+def _fill(template: str, word: Callable[[str], str]) -> str:
+    """The template with each {slot} replaced by word(slot), left to right."""
+    parts = template.split("{")
+    sentence = parts[0]
+    for part in parts[1:]:
+        slot, rest = part.split("}", 1)
+        sentence += word(slot) + rest
+    return sentence
 
 
 def _paragraphs(sentences: list[str], rng: random.Random) -> str:

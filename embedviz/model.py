@@ -7,6 +7,7 @@ the explorer and the trained model start from the same numbers. No dropout, no g
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,13 @@ from torch import nn
 
 from embedviz.config import ModelConfig
 from embedviz.positional import alibi_bias, apply_rope, rope_cos_sin, sinusoidal_positions
+
+
+class InAttention(NamedTuple):
+    """What a positional scheme puts inside attention rather than adding to x."""
+
+    rope: tuple[torch.Tensor, torch.Tensor] | None = None  # (cos, sin), each (T, hs/2): rotates q and k
+    attn_mask: torch.Tensor | None = None  # (nh, T, T) float added to the scores, causal -inf included
 
 
 class CausalSelfAttention(nn.Module):
@@ -24,14 +32,9 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(dim, 3 * dim)  # q, k, v in one matmul
         self.c_proj = nn.Linear(dim, dim)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
-        attn_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """rope: (cos, sin), each (T, hs/2), rotates q and k; attn_mask: (nh, T, T) float, causal included."""
+    def forward(self, x: torch.Tensor, where: InAttention = InAttention()) -> torch.Tensor:
         B, T, C = x.shape  # (B, T, C)
+        rope, attn_mask = where
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -66,13 +69,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
-        attn_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), rope, attn_mask)  # (B, T, C)
+    def forward(self, x: torch.Tensor, where: InAttention = InAttention()) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), where)  # (B, T, C)
         return x + self.mlp(self.ln_2(x))  # (B, T, C)
 
 
@@ -165,10 +163,12 @@ class TinyGPT(nn.Module):
             x = x + self.wpe.weight[:T]  # (B, T, C) + (T, C) -> (B, T, C)
         elif kind == "sinusoidal":
             x = x + self.sinusoid[:T]  # (B, T, C) + (T, C) -> (B, T, C)
-        rope = (self.rope_cos[:T], self.rope_sin[:T]) if kind == "rope" else None  # 2 x (T, hs/2)
-        attn_mask = self.alibi[:, :T, :T] if kind == "alibi" else None  # (nh, T, T)
+        where = InAttention(
+            rope=(self.rope_cos[:T], self.rope_sin[:T]) if kind == "rope" else None,  # 2 x (T, hs/2)
+            attn_mask=self.alibi[:, :T, :T] if kind == "alibi" else None,  # (nh, T, T)
+        )
         for block in self.blocks:
-            x = block(x, rope, attn_mask)  # (B, T, C)
+            x = block(x, where)  # (B, T, C)
         x = self.ln_f(x)  # (B, T, C)
         logits = self.lm_head(x) * self.head_scale  # (B, T, V)
         if targets is None:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from embedviz.jobs import CANCELLED, DONE, FAILED, PRELOAD, QUEUED, RUNNING, STOPPED, JobRegistry, QueueFull
+from embedviz.jobs import CANCELLED, DONE, FAILED, PRELOAD, QUEUED, RUNNING, STOPPED, Job, JobRegistry, QueueFull
 from tests import jobs_work
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +21,13 @@ def registry(**overrides) -> JobRegistry:
     settings = dict(max_running=1, max_queued=4, max_kept=4, max_seconds=60, abandon_after_s=60,
                     isolated=False)
     return JobRegistry(**{**settings, **overrides})
+
+
+def occupied(r: JobRegistry, gate: threading.Event) -> Job:
+    """Fill the registry's one trainer with a job that runs until `gate` is set."""
+    running = r.submit("a", counting_work(gate=gate), owner="A")
+    assert until(lambda: running.state == RUNNING)
+    return running
 
 
 def until(condition, timeout: float = 5.0) -> bool:
@@ -104,8 +111,7 @@ def test_bounded_concurrency_queues_the_rest():
 def test_a_full_queue_refuses_and_says_how_many_wait():
     gate = threading.Event()
     r = registry(max_queued=2)
-    running = r.submit("a", counting_work(gate=gate), owner="A")
-    assert until(lambda: running.state == RUNNING)
+    occupied(r, gate)
     queued = [r.submit(k, counting_work(gate=gate), owner=k) for k in "bc"]
     with pytest.raises(QueueFull, match="2 training") as refused:
         r.submit("d", counting_work(), owner="D")
@@ -119,8 +125,7 @@ def test_a_full_queue_refuses_and_says_how_many_wait():
 def test_a_session_keeps_one_queued_job():
     gate, ran = threading.Event(), []
     r = registry()
-    running = r.submit("a", counting_work(gate=gate), owner="A")
-    assert until(lambda: running.state == RUNNING)
+    occupied(r, gate)
     older = r.submit("b1", counting_work(ran=ran), owner="B")
     newer = r.submit("b2", counting_work(), owner="B")
     assert older.state == CANCELLED and older.done.is_set() and r.waiting_ahead(newer) == 0
@@ -133,8 +138,7 @@ def test_a_session_keeps_one_queued_job():
 def test_stopping_a_queued_job_means_it_never_runs():
     gate, ran = threading.Event(), []
     r = registry()
-    running = r.submit("a", counting_work(gate=gate), owner="A")
-    assert until(lambda: running.state == RUNNING)
+    running = occupied(r, gate)
     queued = r.submit("b", counting_work(ran=ran), owner="B")
     assert r.stop(queued, owner="B")
     assert queued.state == CANCELLED
@@ -224,8 +228,7 @@ def test_cancelled_jobs_are_evicted_before_trained_models():
     r = registry(max_kept=1)
     model = r.submit("m", counting_work(), owner="A")
     assert model.done.wait(5)
-    running = r.submit("a", counting_work(gate=gate), owner="A")
-    assert until(lambda: running.state == RUNNING)
+    running = occupied(r, gate)
     r.stop(r.submit("b", counting_work(), owner="B"), owner="B")
     assert r.get("b", owner="B") is None and r.get("m", owner="C") is model
     gate.set()

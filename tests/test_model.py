@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from embedviz.config import POSITIONAL_KINDS, EmbeddingConfig, ModelConfig
-from embedviz.model import TinyGPT
+from embedviz.model import InAttention, TinyGPT
 from embedviz.positional import (alibi_bias, alibi_slopes, apply_rope, rope_cos_sin, rope_frequencies,
                                  sinusoidal_positions)
 from tests.oracles import make_tables
@@ -199,7 +199,7 @@ def test_attention_equals_attention_by_hand(positional, n_head):
     rope = (model.rope_cos[:6], model.rope_sin[:6]) if positional == "rope" else None
     mask = model.alibi[:, :6, :6] if positional == "alibi" else None
     with torch.no_grad():
-        got = model.blocks[0].attn(x, rope, mask)
+        got = model.blocks[0].attn(x, InAttention(rope, mask))
         plain = model.blocks[0].attn(x)
     assert torch.allclose(got, expected, atol=1e-5)
     assert (positional in ("none", "learned")) == torch.allclose(got, plain)  # the scheme acts inside
