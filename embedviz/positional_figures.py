@@ -1,17 +1,22 @@
 """Plotly figures of the positional schemes: RoPE's rotations, frequencies and decay, ALiBi's biases and
-slopes, the causal mask alone. Arrays in (computed by embedviz.positional), `go.Figure` out; the look,
-fonts and colour-blind-safe colours are figures.py's.
+slopes, the causal mask alone, and each scheme's loss by position past P. Arrays in (computed by
+embedviz.positional and embedviz.evaluation), `go.Figure` out; the look, fonts and colour-blind-safe
+colours are figures.py's.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from embedviz.figures import FigureStyle, _esc, _layout
+
+if TYPE_CHECKING:  # only the type: this module draws arrays and must not need torch
+    from embedviz.evaluation import LengthEvaluation
 
 # Viridis: sequential and colour-blind safe; ALiBi biases are all <= 0, so no diverging scale is needed.
 _SEQUENTIAL = "Viridis"
@@ -164,6 +169,44 @@ def causal_mask_heatmap(mask: np.ndarray, *, style: FigureStyle) -> go.Figure:
     fig.update_layout(_layout(style, title), height=style.line_height + 60)
     fig.update_xaxes(title=dict(text="key position j"), side="top", constrain="domain")
     fig.update_yaxes(title=dict(text="query position i"), autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def loss_by_position(evaluations: Sequence[LengthEvaluation], *, style: FigureStyle) -> go.Figure:
+    """Held-out loss at each position of the longest windows, one line per scheme, a line at P.
+
+    Positions with no number (a learned table past P) are left out, not drawn as gaps filled by
+    guesses; the chart says so in an annotation where that scheme's line stops.
+    """
+    if not evaluations:
+        raise ValueError("There are no evaluations to draw; evaluate at least one model.")
+    P = evaluations[0].trained_positions
+    if any(e.trained_positions != P for e in evaluations):
+        raise ValueError("Draw models trained on the same context P together.")
+    L = max(e.lengths[-1] for e in evaluations)
+    fig = go.Figure()
+    for k, e in enumerate(evaluations):
+        loss = e.loss_by_position[e.lengths[-1]]  # (length,), NaN where nothing was computed
+        known = np.flatnonzero(np.isfinite(loss))
+        fig.add_trace(go.Scatter(
+            x=known, y=loss[known], name=_esc(e.positional), mode="lines",
+            line=dict(color=style.palette[k % len(style.palette)], width=style.line_width,
+                      dash=("solid", "dash", "dot", "dashdot", "longdash")[k % 5]),
+            hovertemplate=f"{_esc(e.positional)}<br>position %{{x}}<br>loss %{{y:.3f}}<extra></extra>",
+        ))
+        if known.size < loss.size:
+            fig.add_annotation(x=known[-1] if known.size else 0, y=float(loss[known[-1]]) if known.size else 0,
+                               text=f"{_esc(e.positional)}: no rows past P", showarrow=True, arrowhead=2,
+                               ax=60, ay=-36, xanchor="left",
+                               font=dict(size=style.font_size, color=style.palette[k % len(style.palette)]))
+    fig.add_vline(x=P - 0.5, line=dict(color=style.muted_color, width=2, dash="dot"),
+                  annotation=dict(text=f"P = {P}: trained up to here", yanchor="bottom",
+                                  font=dict(size=style.font_size, color=style.muted_color)))
+    title = f"Held-out loss by position, trained on P = {P}; {shape_text((L,))} per scheme"
+    fig.update_layout(_layout(style, title), height=style.line_height + 60)
+    fig.update_layout(legend=dict(x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,0.8)"))
+    fig.update_xaxes(title=dict(text=f"position in a {L}-token window (0 = first token)"), range=[-0.5, L - 0.5])
+    fig.update_yaxes(title=dict(text="next-token loss (cross-entropy)"))
     return fig
 
 

@@ -53,7 +53,8 @@ def test_rope_decay_says_which_vectors_and_marks_the_trained_length():
     expected = 2 * np.cos(np.arange(64)[:, None] * theta).sum(axis=1)  # each pair (1, 1) . its rotation
     assert np.allclose(y, expected, atol=1e-3) and y[0] == pytest.approx(16.0)
     assert y[16:].mean() < 0.7 * y[0]  # the long-range decay
-    assert "q = k = all ones" in fig.layout.title.text and "torch.Size([64])" in fig.layout.title.text
+    title = fig.layout.title.text.replace("<br>", " ")  # long titles are wrapped
+    assert "q = k = all ones" in title and "torch.Size([64])" in title
     assert fig.layout.shapes[0].x0 == 15
 
 
@@ -98,3 +99,37 @@ def test_shape_text_matches_torch():
     import torch
 
     assert pf.shape_text((16, 32)) == str(torch.Size([16, 32])) == "torch.Size([16, 32])"
+
+
+def _evaluation(kind: str, P: int = 4) -> "LengthEvaluation":
+    from embedviz.evaluation import LengthEvaluation
+
+    lengths = (P, 2 * P, 4 * P)
+    losses = {L: np.linspace(2.0, 3.0, L) for L in lengths}
+    if kind == "learned":
+        losses = {L: np.concatenate([v[:P], np.full(L - P, np.nan)]) for L, v in losses.items()}
+    return LengthEvaluation(kind, P, lengths, losses, {L: 3 for L in lengths},
+                            "no rows past P" if kind == "learned" else None)
+
+
+def test_loss_by_position_draws_one_line_per_scheme_and_no_invented_numbers():
+    fig = pf.loss_by_position([_evaluation("learned"), _evaluation("rope")], style=S)
+    learned, rope = fig.data
+    assert (learned.name, rope.name) == ("learned", "rope")
+    assert list(learned.x) == [0, 1, 2, 3] and np.isfinite(learned.y).all()  # stops at P
+    assert list(rope.x) == list(range(16)) and np.allclose(rope.y, np.linspace(2.0, 3.0, 16))
+    notes = [a.text for a in fig.layout.annotations]
+    assert "learned: no rows past P" in notes and not any(n.startswith("rope:") for n in notes)
+    [line] = [s for s in fig.layout.shapes if s.type == "line"]
+    assert line.x0 == line.x1 == 3.5  # between the last trained position and the first untrained one
+    assert "P = 4" in " ".join(notes)
+    title = fig.layout.title.text.replace("<br>", " ")  # long titles are wrapped
+    assert "trained on P = 4" in title and "torch.Size([16])" in title
+    assert fig.layout.xaxis.title.text.startswith("position in a 16-token window")
+
+
+def test_loss_by_position_refuses_mixed_contexts_and_nothing():
+    with pytest.raises(ValueError, match="same context P"):
+        pf.loss_by_position([_evaluation("rope", 4), _evaluation("alibi", 8)], style=S)
+    with pytest.raises(ValueError, match="at least one"):
+        pf.loss_by_position([], style=S)

@@ -54,3 +54,52 @@ def test_snippet_prints_shapes(enc):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert "torch.Size([1, 4, 16]) torch.Size([4, 16]) torch.Size([1, 4, 16])" in out.stdout
     torch.manual_seed(0)
+
+
+TRAINED_NAMES = ("tok_before", "tok_after", "pos_before", "pos_after", "x_before", "x_after")
+
+
+def run_trained_snippet(code: str, model_file: bytes, folder) -> dict[str, np.ndarray]:
+    """Run the trained-sentence snippet beside the downloaded model file; return its tensors."""
+    import io
+
+    (folder / "embedviz-model.safetensors").write_bytes(model_file)
+    probe = code + "\nimport numpy, sys\nnumpy.savez(sys.stdout.buffer, " + ", ".join(
+        f"{n}={n}.detach().numpy()" for n in TRAINED_NAMES) + ")\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=120, cwd=folder)
+    data = np.load(io.BytesIO(out.stdout[out.stdout.index(b"PK\x03\x04"):]))
+    return {n: data[n] for n in TRAINED_NAMES}
+
+
+@pytest.mark.parametrize("kind", ["learned", "sinusoidal", "rope"])
+def test_trained_snippet_prints_the_numbers_shown_from_the_real_file(enc, tmp_path, kind):
+    from embedviz import export, training
+    from embedviz.config import ModelConfig, TrainConfig
+    from embedviz.ui.trained_sentence import sentence_values
+
+    text = "the cat sat on the mat and the dog sat on the cat " * 20
+    vocab = Vocab.build(enc, 40, reference_ids=enc.encode(text))
+    model_cfg = ModelConfig(EmbeddingConfig(40, 8, 6, 5), n_head=2, positional=kind)
+    result = training.train(model_cfg, TrainConfig(steps=10, batch_size=4), vocab.rows(enc.encode(text)))
+    batch = explorer.from_text("The cat sat on\nthe mat", enc=enc, vocab=vocab, positions=6)
+    shown = sentence_values(result, batch, 1)  # what the page's heatmaps draw: sentence 1, no padding
+    code = snippet.trained_sentence_code(model_cfg, rows=shown.rows.tolist(), labels=shown.labels)
+    ran = run_trained_snippet(code, export.model_safetensors(result.model, metadata={}), tmp_path)
+    pairs = {"tok": shown.tok, "x": shown.x, "pos": shown.pos}
+    for name, shown_pair in pairs.items():
+        if shown_pair is None:
+            continue
+        before, after = shown_pair
+        np.testing.assert_allclose(ran[f"{name}_before"], before, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(ran[f"{name}_after"], after, rtol=0, atol=1e-6)
+    assert not np.allclose(shown.tok[0], shown.tok[1])  # training moved the rows: "after" is not "before"
+    assert (shown.pos is None) == (kind == "rope")
+    if kind == "rope":
+        np.testing.assert_array_equal(ran["x_after"], ran["tok_after"])  # nothing added to x
+
+
+def test_trained_snippet_refuses_a_mismatched_sentence():
+    from embedviz.config import ModelConfig
+
+    with pytest.raises(ValueError, match="one label per row"):
+        snippet.trained_sentence_code(ModelConfig(), rows=[1, 2], labels=["a"])

@@ -180,11 +180,7 @@ def side_by_side(model_cfg: ModelConfig, train_cfg: TrainConfig, sel: Selection,
     if not job.finished:
         comparison_progress(job, style)
         return
-    if job.state == jobs.FAILED:
-        st.error(f"The comparison failed: {job.error}")
-        return
-    if job.state == jobs.CANCELLED:
-        st.info("That comparison was cancelled before it started. Press **Compare the schemes** to queue it again.")
+    if not runs.has_result(job, noun="comparison", again="Compare the schemes"):
         return
     outcome(job.result, style)
 

@@ -89,3 +89,15 @@ def wait_for(job: jobs.Job, message: str) -> None:
         st.rerun()
     loaders.registry().watch(job)
     st.info(message)
+
+
+def has_result(job: jobs.Job, *, noun: str, again: str) -> bool:
+    """For a finished job: True when it has a result to show, else why not is shown (`noun` names the
+    job, `again` the button that queues it again)."""
+    if job.state == jobs.FAILED:
+        st.error(f"{noun.capitalize()} failed: {job.error}")
+        return False
+    if job.state == jobs.CANCELLED:
+        st.info(f"That {noun} was cancelled before it started. Press **{again}** to queue it again.")
+        return False
+    return True

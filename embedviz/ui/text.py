@@ -49,13 +49,6 @@ EXPLAIN_TRAINING = (
     "A tiny GPT learns to predict the next token of the corpus. Its `wte` and `wpe` start as the "
     "exact tables above; watch what training does to them."
 )
-EXPLAIN_POSITIONS = (
-    "GPT-2 **learns** its positional table: it starts as random noise (every position unlike every "
-    "other) and training shapes it so that nearby positions get similar vectors — a band along the "
-    "diagonal. The original Transformer used **sinusoidal** positions instead: fixed sine and cosine "
-    "waves of many wavelengths, the same for every model, similar for nearby positions by construction "
-    "and defined for any length. The learned table can only cover the P positions it was trained on."
-)
 MAP_LIMITS = (
     "A 2-D map cannot keep every distance of d dimensions: distances, gaps and cluster sizes in it are not "
     "faithful, only who sits near whom roughly is. The score above is computed in all d dimensions."
@@ -76,6 +69,11 @@ CHIP_CSS = """
 .ev-chip.ev-cut {background:#eee; border-style:dashed; color:#555; justify-content:center;}
 .ev-tok {font-family:ui-monospace, monospace; font-weight:600; white-space:pre;}
 .ev-meta {font-size:0.75rem; color:#444;}
+/* Phones: long code lines (the shapes) wrap rather than widen the page. */
+@media (max-width: 640px) {
+  .stMarkdown code {white-space: pre-wrap; overflow-wrap: anywhere;}
+  [data-testid="stMainBlockContainer"] {padding-left: 0.75rem; padding-right: 0.75rem;}
+}
 </style>
 """
 # Presentation mode: read from the back of a classroom; page furniture a teacher does not need is hidden.
@@ -86,6 +84,17 @@ html, .stApp {font-size: 21px;}
 .ev-chip {font-size: 1.5rem; padding: 6px 14px; border-width: 2px;}
 .ev-meta {font-size: 0.95rem; color: #000;}
 [data-testid="stDownloadButton"], .st-key-share {display: none;}
+/* Room at the top for the first chart: less padding, a smaller page title, no page subtitle. */
+[data-testid="stMainBlockContainer"] {padding-top: 1.2rem;}
+[data-testid="stMain"] h1 {font-size: 2.1rem; padding: 0.2rem 0;}
+[data-testid="stMain"] h1 + div [data-testid="stCaptionContainer"], .ev-chips + div [data-testid="stCaptionContainer"] {display: none;}
+/* Nothing under 20 px: captions and widget labels too. */
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p, [data-testid="stWidgetLabel"] p,
+[data-testid="stAlert"] p {font-size: 1rem;}
+/* A wider sidebar whose buttons and select boxes wrap instead of ending in "…". */
+[data-testid="stSidebar"] {width: 400px !important; min-width: 400px !important;}
+[data-testid="stSidebar"] button p, [data-testid="stSidebar"] [data-baseweb="select"] div {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;}
 </style>
 """
 

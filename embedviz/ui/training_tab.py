@@ -35,15 +35,12 @@ def render(sel: Selection, batch: explorer.Batch | None, lim: Limits, style: Fig
     st.session_state["trained"] = job is not None and job.state == jobs.DONE
     if job is None:
         st.info("Press **Train**: the default settings take a few seconds on a laptop CPU.")
+        positions.render(None, model_cfg, train_cfg, sel, style)  # the schemes' pictures need no training
         return
     if not job.finished:
         live_progress(job, style)
         return
-    if job.state == jobs.FAILED:
-        st.error(f"Training failed: {job.error}")
-        return
-    if job.state == jobs.CANCELLED:
-        st.info("That training was cancelled before it started. Press **Train** to queue it again.")
+    if not runs.has_result(job, noun="training", again="Train"):
         return
     vocab = loaders.vocab(sel.enc, sel.cfg.vocab_size, sel.corpus)
     results(job, sel, vocab, batch, style)

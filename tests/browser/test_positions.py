@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import (choose, click_button, element_shot, open_page, open_tab, plot, shot, wait_chart, wait_idle,
+from .conftest import (choose, click_button, open_page, open_tab, plot, shot, wait_chart, wait_idle,
                        wait_ready)
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ def test_schemes_side_by_side_and_their_pictures_draw(browser, server):
     w = open_page(browser, server + "?corpus=order&steps=10&trained=1")
     p = w.page
     try:
-        wait_ready(p)
+        wait_ready(p, timeout=COMPARE_TIMEOUT)  # a fresh server under load: the first page can take minutes
         open_tab(p, "2 · Training")
         wait_chart(p, "pos_after_table", timeout=COMPARE_TIMEOUT)
         click_button(p, "compare")
@@ -29,13 +29,14 @@ def test_schemes_side_by_side_and_their_pictures_draw(browser, server):
         assert max(by_name["learned"]["x"]) == 15 and max(by_name["rope"]["x"]) == 63  # P = 16, 4P = 64
         text = p.locator('[data-testid="stMain"]').inner_text()
         assert "After 10 steps each, the final held-out loss is" in text and "Past the 16 trained positions" in text
-        element_shot(p, ".st-key-scheme_losses", "positions-scheme-losses")
-        element_shot(p, ".st-key-scheme_lengths", "positions-scheme-lengths")
+        p.locator(".st-key-scheme_lengths").scroll_into_view_if_needed()
+        shot(p, "positions-schemes", full=False)
         for kind, key in (("rope", "pic_rope_rotation"), ("alibi", "pic_alibi_bias"), ("none", "pic_mask")):
             choose(p, "scheme_pictures", kind)
             wait_chart(p, key)
             assert plot(p, key)["traces"], key
-            element_shot(p, f".st-key-{key}", f"positions-{kind}")
+            p.locator(f".st-key-{key}").scroll_into_view_if_needed()
+            shot(p, f"positions-{kind}", full=False)
         wait_idle(p)
         shot(p, "positions-section")
         w.assert_clean()
