@@ -177,28 +177,17 @@ def side_by_side(model_cfg: ModelConfig, train_cfg: TrainConfig, sel: Selection,
         job = runs.start_comparison(model_cfg, cfg, sel, kinds)
     if job is None:
         return
-    if not job.finished:
-        comparison_progress(job, style)
-        return
-    if not runs.has_result(job, noun="comparison", again="Compare the schemes"):
-        return
-    outcome(job.result, style)
+    result = runs.result_of(job, lambda j: comparison_progress(j, style), noun="comparison",
+                            again="Compare the schemes")
+    if result is not None:
+        outcome(result, style)
 
 
 @st.fragment(run_every=0.5)
 def comparison_progress(job: jobs.Job, style: FigureStyle) -> None:
     """Redrawn twice a second while the comparison runs; reruns the page once it has finished."""
-    if job.finished:
-        st.rerun()
-    registry = loaders.registry()
-    registry.watch(job)
-    p: comparison.SchemeProgress | None = job.progress
-    if job.state == jobs.QUEUED:
-        st.info(f"Waiting for a free trainer: {registry.running()} training(s) running, "
-                f"{registry.waiting_ahead(job)} queued before this one. It starts by itself.")
-    elif p is None:
-        st.progress(0.0, text="Starting…")
-    else:
+    if not runs.no_progress_yet(job):
+        p: comparison.SchemeProgress = job.progress
         st.progress(min(1.0, (p.index + p.step / p.steps) / p.count),
                     text=f"scheme {p.index + 1} of {p.count}: {p.kind} · step {p.step}/{p.steps} · "
                          f"loss {p.train_loss:.3f}")

@@ -91,13 +91,34 @@ def wait_for(job: jobs.Job, message: str) -> None:
     st.info(message)
 
 
-def has_result(job: jobs.Job, *, noun: str, again: str) -> bool:
-    """For a finished job: True when it has a result to show, else why not is shown (`noun` names the
-    job, `again` the button that queues it again)."""
+def result_of(job: jobs.Job, progress: Callable[[jobs.Job], None], *, noun: str, again: str) -> Any:
+    """The result to show, or None: while the job runs, `progress(job)` draws it; when it failed or
+    was cancelled, why is shown (`noun` names the job, `again` the button that queues it again)."""
+    if not job.finished:
+        progress(job)
+        return None
     if job.state == jobs.FAILED:
         st.error(f"{noun.capitalize()} failed: {job.error}")
-        return False
+        return None
     if job.state == jobs.CANCELLED:
         st.info(f"That {noun} was cancelled before it started. Press **{again}** to queue it again.")
-        return False
-    return True
+        return None
+    return job.result
+
+
+def no_progress_yet(job: jobs.Job) -> bool:
+    """At the top of a progress fragment: rerun the page once the job is done, keep the job alive
+    (a job whose page stops asking is cancelled), and say why nothing runs yet. True while it has no
+    progress to show."""
+    if job.finished:
+        st.rerun()
+    registry = loaders.registry()
+    registry.watch(job)
+    if job.state == jobs.QUEUED:
+        st.info(f"Waiting for a free trainer: {registry.running()} training(s) running, "
+                f"{registry.waiting_ahead(job)} queued before this one. It starts by itself.")
+        return True
+    if job.progress is None:
+        st.progress(0.0, text="Starting…")
+        return True
+    return False

@@ -37,10 +37,7 @@ def render(sel: Selection, batch: explorer.Batch | None, lim: Limits, style: Fig
         st.info("Press **Train**: the default settings take a few seconds on a laptop CPU.")
         positions.render(None, model_cfg, train_cfg, sel, style)  # the schemes' pictures need no training
         return
-    if not job.finished:
-        live_progress(job, style)
-        return
-    if not runs.has_result(job, noun="training", again="Train"):
+    if runs.result_of(job, lambda j: live_progress(j, style), noun="training", again="Train") is None:
         return
     vocab = loaders.vocab(sel.enc, sel.cfg.vocab_size, sel.corpus)
     results(job, sel, vocab, batch, style)
@@ -75,17 +72,8 @@ def controls(cfg: EmbeddingConfig, lim: Limits) -> tuple[ModelConfig, TrainConfi
 @st.fragment(run_every=0.5)
 def live_progress(job: jobs.Job, style: FigureStyle) -> None:
     """Redrawn twice a second while the job runs; reruns the page once it is finished."""
-    if job.finished:
-        st.rerun()
-    registry = loaders.registry()
-    registry.watch(job)  # a job whose page stops asking is cancelled
-    p = job.progress
-    if job.state == jobs.QUEUED:
-        st.info(f"Waiting for a free trainer: {registry.running()} training(s) running, "
-                f"{registry.waiting_ahead(job)} queued before this one. It starts by itself.")
-    elif p is None:
-        st.progress(0.0, text="Starting…")
-    else:
+    if not runs.no_progress_yet(job):
+        p = job.progress
         eta = "" if p.eta_s is None else f" · about {p.eta_s:.0f} s left"
         st.progress(min(1.0, p.step / p.steps),
                     text=f"step {p.step}/{p.steps} · loss {p.train_loss:.3f} · "
