@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -14,10 +15,9 @@ from typing import Protocol
 import numpy as np
 import plotly.graph_objects as go
 
-# Okabe & Ito (2008), reordered so the first few classes are the most distinct under colour blindness.
-_OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-# Yellow is hard to see on white under a projector, so presentation mode drops it.
-_OKABE_ITO_HIGH_CONTRAST = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
+# Okabe & Ito (2008), reordered so the first few classes are the most distinct under colour blindness;
+# without its yellow, which is hard to see on white (worst under a projector). The same in every mode.
+_OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 # ColorBrewer RdBu (colour-blind safe), reversed: negative = blue, zero = near white, positive = red.
 _RDBU_REVERSED = (
     "#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
@@ -25,9 +25,14 @@ _RDBU_REVERSED = (
 )
 # Classes that mean "no class": always grey, drawn underneath and listed last.
 NEUTRAL_CLASSES = frozenset({"other", "<unk>"})
-# When colours run out, later classes reuse a colour with a different marker shape.
-_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "star")
+# One filled shape per class, so colour is never the only cue (classes past the 16th reuse a shape
+# with another colour). Circles are kept for the neutral classes, the background of every map.
+_SYMBOLS = ("square", "diamond", "triangle-up", "cross", "star", "triangle-down", "x", "pentagon",
+            "hexagon", "triangle-left", "star-diamond", "triangle-right", "hourglass", "hexagram",
+            "bowtie", "star-square")
+_NEUTRAL_SYMBOLS = {"other": "circle", "<unk>": "circle-x"}
 _PADDING_HOVER = "padding — not real data"
+_MODEBAR_PX = 40  # Plotly's vertical toolbar is ~30 px wide
 _EMPTY = "\u2014"  # shown for a missing id or row
 
 
@@ -70,6 +75,9 @@ class FigureStyle:
     max_cell_text_columns: int  # widest heatmap that still gets numbers in its cells
     max_point_labels: int  # highlighted points labelled with their token text
     scatter_height: int
+    scatter_min_px: int  # the smallest plot side at which the labels of highlighted points never overlap
+    title_chars: int  # longest title line: longer titles wrap (a phone is ~360 px wide)
+    subtitle_chars: int
     line_height: int  # loss and agreement curves
 
 
@@ -86,7 +94,7 @@ def style(*, presentation: bool = False) -> FigureStyle:
         cell_text_size=18 if big else 14,
         text_color="#000000" if big else "#1a1a1a",
         muted_color="#333333" if big else "#444444",
-        palette=_OKABE_ITO_HIGH_CONTRAST if big else _OKABE_ITO,
+        palette=_OKABE_ITO,
         neutral_color="#8c8c8c" if big else "#a6a6a6",
         pad_color="#8c8c8c" if big else "#a6a6a6",
         diverging=tuple(
@@ -100,7 +108,10 @@ def style(*, presentation: bool = False) -> FigureStyle:
         max_plot_px=1500 if big else 1410,
         max_cell_text_columns=8,  # ~60 px per cell in a 700 px wide figure
         max_point_labels=25 if big else 40,
-        scatter_height=760 if big else 600,
+        scatter_height=940 if big else 720,
+        scatter_min_px=560 if big else 400,
+        title_chars=40 if big else 36,
+        subtitle_chars=52 if big else 40,
         line_height=480 if big else 380,
     )
 
@@ -311,14 +322,21 @@ def similarity_heatmap(
             hoverongaps=False,
             hovertemplate="position %{y} vs position %{x}<br>cosine similarity %{z:.3f}<extra></extra>",
             colorbar=dict(
-                title=dict(text="cosine", font=dict(size=style.font_size)),
+                title=dict(text="cosine", font=dict(size=style.font_size),
+                           **({"side": "right"} if style.presentation else {})),
                 tickfont=dict(size=style.tick_size),
                 tickvals=[-1, -0.5, 0, 0.5, 1],
                 thickness=22 if style.presentation else 16,
+                # presentation: under the map, so the map keeps the width of a narrow column
+                **(dict(orientation="h", x=0, xanchor="left", y=-0.03, yanchor="top", len=1.0)
+                   if style.presentation else {}),
             ),
         )
     )
     _top_axis_layout(fig, style, title, None, plot_px)
+    if style.presentation:
+        below = 22 + style.tick_size + 40  # the colour bar and its tick labels
+        fig.update_layout(height=fig.layout.height + below, margin=dict(b=below))
     axis = dict(showgrid=False, zeroline=False, automargin=True, tickfont=dict(size=style.tick_size),
                 constrain="domain")
     fig.update_xaxes(**axis, title=dict(text="position", font=dict(size=style.font_size)), side="top")
@@ -452,7 +470,8 @@ def agreement_curve(
 
 
 def class_colors(classes: Sequence[str], *, style: FigureStyle) -> dict[str, str]:
-    """Colour per class in sorted order (stable across figures); "other" and "<unk>" are grey."""
+    """Colour per class in sorted order (stable across figures and modes); "other" and "<unk>" are grey.
+    Each class also gets its own marker shape (see class_symbols), so no two share a colour-shape pair."""
     colours: dict[str, str] = {}
     k = 0
     for cls in sorted(set(classes)):
@@ -498,7 +517,7 @@ def embedding_scatter(
     custom[:, 4] = [_esc(c) for c in classes]
     hover = ("token <b>%{customdata[0]}</b><br>id %{customdata[1]}<br>row %{customdata[2]}"
              "<br>corpus frequency %{customdata[3]}<br>class %{customdata[4]}<extra></extra>")
-    symbols = _class_symbols(class_colors)
+    symbols = class_symbols(class_colors)
     cls_arr = np.asarray(classes, dtype=object)
     fig = go.Figure()
     for rank, cls in _trace_order(class_colors, set(classes)):
@@ -511,17 +530,13 @@ def embedding_scatter(
                             opacity=0.75, line=dict(width=0.5, color="white")),
             )
         )
+    finite = pts[np.all(np.isfinite(pts), axis=1)]
+    x_range, y_range = _square_ranges(finite if finite.size else np.zeros((1, 2)))
     if marked:
         idx = np.array(marked)
-        labelled = len(marked) <= style.max_point_labels
         fig.add_trace(
             go.Scatter(
-                x=pts[idx, 0], y=pts[idx, 1], name="your text", showlegend=False,
-                mode="markers+text",
-                text=[_esc(_short(tokens[i])) if k < style.max_point_labels else ""
-                      for k, i in enumerate(marked)],
-                textposition="top center",
-                textfont=dict(size=style.font_size, color=style.text_color, shadow="auto"),
+                x=pts[idx, 0], y=pts[idx, 1], name="your text", showlegend=False, mode="markers",
                 customdata=custom[idx], hovertemplate=hover,
                 marker=dict(color=[class_colors[classes[i]] for i in marked],
                             symbol=[symbols[classes[i]] for i in marked], size=style.highlight_size,
@@ -529,13 +544,112 @@ def embedding_scatter(
                                       color=style.outline_color)),
             )
         )
-        extra = "outlined: your text" + ("" if labelled else
-                                         f" (first {style.max_point_labels} of {len(marked)} labelled)")
+        labels = [_short(tokens[i]) for i in marked[: style.max_point_labels]]
+        placed = place_labels(pts[idx[: len(labels)]], labels, x_range=x_range, y_range=y_range,
+                              plot_px=style.scatter_min_px, font_px=style.font_size,
+                              marker_px=style.highlight_size)
+        for (x, y), label, centre in zip(pts[idx], labels, placed):
+            if centre is not None:
+                fig.add_annotation(_label_annotation(x, y, label, centre, style))
+        shown = sum(c is not None for c in placed)
+        extra = "outlined: your text" + ("" if shown == len(marked) else f" ({shown} of {len(marked)} labelled)")
         note = f"{note} · {extra}" if note else extra
     fig.update_layout(_layout(style, title, subtitle=note), height=style.scatter_height)
     fig.update_layout(_bottom_legend(style))
     _blank_axes(fig)
+    fig.update_xaxes(range=x_range, autorange=False)
+    fig.update_yaxes(range=y_range, autorange=False)
     return fig
+
+
+def place_labels(
+    points: np.ndarray,
+    labels: Sequence[str],
+    *,
+    x_range: Sequence[float],
+    y_range: Sequence[float],
+    plot_px: int,
+    font_px: int,
+    marker_px: int,
+) -> list[tuple[float, float] | None]:
+    """Centres (data units) for the label of each point, so that no two labels overlap, no label
+    covers a labelled point and every label stays inside the plot; None where no such place is left.
+
+    Deterministic and greedy: each label takes the first free candidate on rings around its point,
+    nearest first. Boxes are estimated for a square plot of `plot_px` pixels over x_range x y_range;
+    on a larger plot every box shrinks about its centre, so labels that were apart stay apart.
+    """
+    pts = _points(points)
+    if len(labels) != pts.shape[0]:
+        raise ValueError(f"Got {len(labels)} labels for {pts.shape[0]} points.")
+    (x0, x1), (y0, y1) = x_range, y_range
+    if not (x1 > x0 and y1 > y0 and plot_px > 0):
+        raise ValueError("Label placement needs increasing axis ranges and a positive plot size.")
+    px_x, px_y = plot_px / (x1 - x0), plot_px / (y1 - y0)  # pixels per data unit
+    gap = 3.0  # px between two labels, and between a label and a marker
+    radius = marker_px / 2 + gap
+    placed: list[tuple[float, float, float, float]] = []  # (left, bottom, right, top) in px
+    at = [((x - x0) * px_x, (y - y0) * px_y) for x, y in pts]  # points in px from the plot's corner
+    out: list[tuple[float, float] | None] = []
+    for (px, py), label in zip(at, labels):
+        half_w, half_h = _label_box_px(label, font_px)
+        found = None
+        for cx, cy in _label_candidates(px, py, half_w, half_h, radius):
+            box = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+            inside = box[0] >= 0 and box[1] >= 0 and box[2] <= plot_px and box[3] <= plot_px
+            if (inside and not any(_boxes_meet(box, b, gap) for b in placed)
+                    and not any(_box_near_point(box, q, radius) for q in at)):
+                found = box
+                out.append((x0 + cx / px_x, y0 + cy / px_y))
+                break
+        if found is None:
+            out.append(None)
+        else:
+            placed.append(found)
+    return out
+
+
+def _label_box_px(label: str, font_px: int) -> tuple[float, float]:
+    """Half width and half height of a label's box: a generous estimate (0.62 em per character), plus
+    the annotation's border padding."""
+    return (0.62 * font_px * max(1, len(label)) + 8) / 2, (1.3 * font_px + 8) / 2
+
+
+def _label_candidates(px: float, py: float, half_w: float, half_h: float,
+                      radius: float) -> list[tuple[float, float]]:
+    """Centres on growing rings around (px, py), 16 directions a ring: straight above first, then
+    turning both ways towards straight below."""
+    out = []
+    for ring in range(7):
+        step = ring * 2 * half_h
+        for a in _LABEL_DIRECTIONS:
+            out.append((px + math.cos(a) * (half_w + radius + step), py + math.sin(a) * (half_h + radius + step)))
+    return out
+
+
+_LABEL_DIRECTIONS = tuple(math.radians(90 + sign * 22.5 * j) for j in range(9) for sign in (1, -1)
+                          if not (sign == -1 and j in (0, 8)))
+
+
+def _boxes_meet(a: tuple[float, float, float, float], b: tuple[float, float, float, float], gap: float) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
+
+
+def _box_near_point(box: tuple[float, float, float, float], point: tuple[float, float], radius: float) -> bool:
+    nearest_x = min(max(point[0], box[0]), box[2])
+    nearest_y = min(max(point[1], box[1]), box[3])
+    return (nearest_x - point[0]) ** 2 + (nearest_y - point[1]) ** 2 < radius ** 2
+
+
+def _label_annotation(x: float, y: float, label: str, centre: tuple[float, float], style: FigureStyle) -> dict:
+    """A token's label in a white box at `centre`, with a line to its point (data coordinates)."""
+    return dict(
+        x=float(x), y=float(y), ax=float(centre[0]), ay=float(centre[1]), xref="x", yref="y", axref="x",
+        ayref="y", text=_esc(label), showarrow=True, arrowhead=0, arrowwidth=1.5, arrowcolor=style.text_color,
+        standoff=style.highlight_size / 2, font=dict(size=style.font_size, color=style.text_color),
+        bgcolor="rgba(255,255,255,0.9)", bordercolor=style.text_color, borderwidth=1, borderpad=2,
+        name="label",
+    )
 
 
 def evolution_scatter(
@@ -569,7 +683,7 @@ def evolution_scatter(
     x_range, y_range = _square_ranges(finite)
 
     cls_arr = np.asarray(classes, dtype=object)
-    symbols = _class_symbols(class_colors)
+    symbols = class_symbols(class_colors)
     order = [(rank, cls, np.flatnonzero(cls_arr == cls))
              for rank, cls in _trace_order(class_colors, set(classes))]
     labels = np.array([_esc(t) for t in tokens], dtype=object)
@@ -636,17 +750,23 @@ def _animation_controls(names: list[str], steps: list[int], style: FigureStyle) 
 def _layout(style: FigureStyle, title: str, *, subtitle: str | None = None, above_plot_px: int = 0) -> dict:
     """Shared layout. The title sits at the top of the figure and the top margin is computed here:
     Plotly's title automargin ignores top x axes and equal-aspect plots that shrink their domain."""
-    title_spec: dict = dict(text=_esc(title), x=0, xanchor="left", xref="container", yref="container",
-                            y=1, yanchor="top", pad=dict(t=8, l=12),
+    title_lines = wrap(title, limit=style.title_chars)
+    title_spec: dict = dict(text="<br>".join(_esc(line) for line in title_lines), x=0, xanchor="left",
+                            xref="container", yref="container", y=1, yanchor="top",
+                            # Plotly puts the last line of a wrapped title at the top: push the first one down
+                            pad=dict(t=8 + round((len(title_lines) - 1) * style.title_size * 1.3), l=12),
                             font=dict(size=style.title_size, color=style.text_color))
-    if subtitle:
-        title_spec["subtitle"] = dict(text=_esc(subtitle),
+    sub_lines = wrap(subtitle, limit=style.subtitle_chars) if subtitle else []
+    if sub_lines:
+        title_spec["subtitle"] = dict(text="<br>".join(_esc(line) for line in sub_lines),
                                       font=dict(size=style.font_size, color=style.muted_color))
     return dict(
         template="plotly_white",
         title=title_spec,
         font=dict(family=style.font_family, size=style.font_size, color=style.text_color),
-        margin=dict(l=10, r=10, t=_title_px(style, subtitle) + above_plot_px, b=10),
+        # the right margin keeps Plotly's vertical toolbar off colour bars and legends
+        margin=dict(l=10, r=_MODEBAR_PX, t=_title_px(style, len(title_lines), len(sub_lines)) + above_plot_px,
+                    b=10),
         hoverlabel=dict(font=dict(size=style.hover_size, family=style.font_family),
                         bgcolor="white", bordercolor=style.text_color),
         legend=dict(font=dict(size=style.font_size)),
@@ -654,8 +774,47 @@ def _layout(style: FigureStyle, title: str, *, subtitle: str | None = None, abov
     )
 
 
-def _title_px(style: FigureStyle, subtitle: str | None) -> int:
-    return style.title_size + 22 + (style.font_size + 24 if subtitle else 0)
+def _title_px(style: FigureStyle, title_lines: int, subtitle_lines: int) -> int:
+    extra_title = round((title_lines - 1) * style.title_size * 1.3)
+    subtitle = style.font_size + 24 + round((subtitle_lines - 1) * style.font_size * 1.3) if subtitle_lines else 0
+    return style.title_size + 22 + extra_title + subtitle
+
+
+def _bracketed_words(text: str) -> list[str]:
+    """Words split at spaces, except spaces inside (...) or [...]."""
+    words: list[str] = []
+    depth = 0
+    for word in text.split():
+        if depth > 0:
+            words[-1] += " " + word
+        else:
+            words.append(word)
+        depth += word.count("(") + word.count("[") - word.count(")") - word.count("]")
+    return words
+
+
+def wrap(text: str, *, limit: int) -> list[str]:
+    """Lines of at most `limit` characters (a longer word stays whole): Plotly never wraps a title,
+    it cuts it at the chart's edge. Breaks between " · "-separated parts first, then between words,
+    never inside brackets ("torch.Size([1, 12, 32])" stays whole)."""
+    if limit < 1:
+        raise ValueError(f"A line must hold at least one character, got limit={limit}.")
+    lines: list[str] = []
+    for part in (p.strip() for p in re.split(r"\s·\s", str(text))):  # not "q·k"
+        if not part:
+            continue
+        if lines and len(lines[-1]) + 3 + len(part) <= limit:
+            lines[-1] += " · " + part
+            continue
+        line = ""
+        for word in _bracketed_words(part):
+            if line and len(line) + 1 + len(word) > limit:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return lines or [""]
 
 
 def _bottom_legend(style: FigureStyle, *, y: float = -0.02) -> dict:
@@ -726,14 +885,17 @@ def _check_classes(classes: Sequence[str], colours: Mapping[str, str]) -> None:
         raise ValueError(f"No colour for classes {missing}; build class_colors() from every class shown.")
 
 
-def _class_symbols(colours: Mapping[str, str]) -> dict[str, str]:
-    """Classes that share a colour (more classes than the palette has) get different marker shapes."""
-    seen: dict[str, int] = {}
+def class_symbols(colours: Mapping[str, str]) -> dict[str, str]:
+    """Marker shape per class of a class_colors() mapping: its own shape for each coloured class, in the
+    same order as the colours, so every class has a colour-shape pair of its own in every mode."""
     symbols = {}
-    for cls, colour in colours.items():
-        k = seen.get(colour, 0)
-        symbols[cls] = _SYMBOLS[k % len(_SYMBOLS)]
-        seen[colour] = k + 1
+    k = 0
+    for cls in colours:
+        if cls in NEUTRAL_CLASSES:
+            symbols[cls] = _NEUTRAL_SYMBOLS[cls]
+        else:
+            symbols[cls] = _SYMBOLS[k % len(_SYMBOLS)]
+            k += 1
     return symbols
 
 
@@ -748,7 +910,7 @@ def _square_ranges(pts: np.ndarray) -> tuple[list[float], list[float]]:
     """Equal-span x and y ranges covering all points with a margin, for a fixed animated view."""
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     centre = (lo + hi) / 2
-    half = max(float((hi - lo).max()) / 2, 1e-6) * 1.08
+    half = (float((hi - lo).max()) / 2 or 1.0) * 1.08  # a single point: a unit square around it
     return ([float(centre[0] - half), float(centre[0] + half)],
             [float(centre[1] - half), float(centre[1] + half)])
 

@@ -367,9 +367,12 @@ def test_scatter_highlight_is_bigger_outlined_and_labelled(st):
                               style=st, note="UMAP, 12 tokens")
     mark = fig.data[-1]
     assert mark.name == "your text" and mark.showlegend is False
-    assert mark.mode == "markers+text"
-    assert len(mark.text) == 2 and mark.text[1] == "␣w4"  # duplicates dropped
-    assert mark.text[0].startswith("&lt;script&gt;alert(1)")  # escaped after shortening
+    assert mark.mode == "markers"
+    labels = [a.text for a in fig.layout.annotations]
+    assert len(labels) == 2 and labels[1] == "␣w4"  # duplicates dropped
+    assert labels[0].startswith("&lt;script&gt;alert(1)")  # escaped after shortening
+    for a, i in zip(fig.layout.annotations, (0, 4)):  # each label's line ends at its own point
+        assert (a.x, a.y) == (inp["xy"][i, 0], inp["xy"][i, 1]) and a.showarrow and a.axref == "x"
     assert mark.customdata[0][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"  # hover: in full
     assert mark.marker.size == st.highlight_size > st.marker_size
     assert mark.marker.line.color == st.outline_color and mark.marker.line.width >= 2
@@ -424,9 +427,9 @@ def test_scatter_caps_labels_when_many_tokens_are_highlighted():
     inp = _scatter_inputs(n)
     colours = F.class_colors(inp["classes"], style=st)
     fig = F.embedding_scatter(**inp, class_colors=colours, highlight=range(n), title="t", style=st)
-    labels = list(fig.data[-1].text)
-    assert sum(bool(t) for t in labels) == st.max_point_labels and len(labels) == n
-    assert f"of {n} labelled" in fig.layout.title.subtitle.text
+    assert len(fig.data[-1].x) == n
+    assert 0 < len(fig.layout.annotations) <= st.max_point_labels
+    assert f"{len(fig.layout.annotations)} of {n} labelled" in fig.layout.title.subtitle.text
 
 
 # --- evolution_scatter ---------------------------------------------------------------------------
@@ -498,3 +501,105 @@ def test_loss_comparison_draws_one_line_per_run():
     assert list(fig.data[1].y) == [5.0, 3.5]  # train loss otherwise
     assert "<b>" not in fig.data[1].name
     assert len(loss_comparison({}, style=style()).data) == 0
+
+
+# --- legibility (issue 10): classroom, projector, phone --------------------------------------------
+
+FOURTEEN = ["adj", "adv", "animal", "body", "colour", "det", "food", "job", "name", "number", "place", "pron",
+            "verb", "word"]
+
+
+def test_every_class_has_its_own_colour_and_shape_the_same_in_every_mode():
+    classes = [*FOURTEEN, "other", "<unk>"]
+    n = len(classes)
+    maps = {}
+    for st in (F.style(), F.style(presentation=True)):
+        colours = F.class_colors(classes, style=st)
+        fig = F.embedding_scatter(np.arange(2 * n, dtype=float).reshape(n, 2), tokens=classes, ids=range(n),
+                                  rows=range(n), frequencies=[1] * n, classes=classes, class_colors=colours,
+                                  title="t", style=st)
+        legend = {t.name.replace("&lt;", "<").replace("&gt;", ">"): (t.marker.color, t.marker.symbol)
+                  for t in fig.data}
+        assert legend == {c: (colours[c], F.class_symbols(colours)[c]) for c in classes}  # legend = points
+        coloured = [legend[c] for c in FOURTEEN]
+        assert len(set(coloured)) == 14  # a colour-shape pair of its own
+        assert len({symbol for _, symbol in coloured}) == 14  # and a shape of its own: colour is never the only cue
+        assert "#F0E442" not in {colour for colour, _ in coloured}  # no yellow on white
+        maps[st.presentation] = legend
+    assert {c: maps[False][c] for c in FOURTEEN} == {c: maps[True][c] for c in FOURTEEN}  # job, word: both black once
+
+
+def _boxes_px(fig: go.Figure, st: F.FigureStyle) -> list[tuple[float, float, float, float]]:
+    """Each label's box in pixels on the smallest plot the figure promises to keep labels apart on."""
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    sx, sy = st.scatter_min_px / (x1 - x0), st.scatter_min_px / (y1 - y0)
+    boxes = []
+    for a in fig.layout.annotations:
+        hw, hh = F._label_box_px(a.text, st.font_size)
+        cx, cy = (a.ax - x0) * sx, (a.ay - y0) * sy
+        boxes.append((cx - hw, cy - hh, cx + hw, cy + hh))
+    return boxes
+
+
+@pytest.mark.parametrize("spread", [1e-3, 0.05, 1.0])
+def test_labels_of_a_cluster_of_typed_tokens_never_overlap(st, spread):
+    rng = np.random.default_rng(4)
+    n_bg, n_typed = 200, 12
+    xy = np.concatenate([rng.normal(size=(n_bg, 2)) * 5, rng.normal(size=(n_typed, 2)) * spread])
+    tokens = [f"bg{i}" for i in range(n_bg)] + ["The", "␣cat", "␣sat", "␣on", "␣the", "␣mat", ".", "␣and",
+                                                 "␣then", "␣it", "␣slept", "␣there"]
+    classes = ["other"] * (n_bg + n_typed)
+    fig = F.embedding_scatter(xy, tokens=tokens, ids=range(len(xy)), rows=range(len(xy)),
+                              frequencies=[1] * len(xy), classes=classes,
+                              class_colors=F.class_colors(classes, style=st),
+                              highlight=range(n_bg, n_bg + n_typed), title="after", style=st)
+    boxes = _boxes_px(fig, st)
+    assert len(boxes) == n_typed  # all twelve found a place
+    for i, a in enumerate(boxes):
+        assert 0 <= a[0] and 0 <= a[1] and a[2] <= st.scatter_min_px and a[3] <= st.scatter_min_px
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+def test_place_labels_gives_up_rather_than_overlapping_and_rejects_bad_input():
+    points = np.zeros((30, 2))
+    placed = F.place_labels(points, ["a-long-token-label"] * 30, x_range=(-1, 1), y_range=(-1, 1), plot_px=300,
+                            font_px=16, marker_px=16)
+    assert 0 < sum(c is not None for c in placed) < 30
+    with pytest.raises(ValueError, match="2 labels for 30 points"):
+        F.place_labels(points, ["a", "b"], x_range=(-1, 1), y_range=(-1, 1), plot_px=300, font_px=16,
+                       marker_px=16)
+    with pytest.raises(ValueError, match="increasing axis ranges"):
+        F.place_labels(points[:1], ["a"], x_range=(1, 1), y_range=(-1, 1), plot_px=300, font_px=16,
+                       marker_px=16)
+
+
+def test_scatter_maps_are_square_whatever_the_shape_of_the_cloud(st):
+    inp = _scatter_inputs()
+    inp["xy"] = inp["xy"] * np.array([10.0, 0.5])  # a long, flat cloud: used to draw a short, wide map
+    fig = F.embedding_scatter(**inp, class_colors=F.class_colors(inp["classes"], style=st), title="t", style=st)
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    assert x0 <= inp["xy"][:, 0].min() and inp["xy"][:, 0].max() <= x1
+    assert fig.layout.xaxis.autorange is False and fig.layout.yaxis.scaleanchor == "x"
+
+
+def test_long_titles_wrap_instead_of_running_off_a_phone(st):
+    _, fig = _heatmap(style=st)
+    title = "tok = wte(ids)  ·  tok.shape = torch.Size([1, 12, 32])"
+    fig = F.embedding_heatmap(np.ones((3, 4)), row_labels=["a", "b", "c"], hover=None, title=title, zmax=1.0,
+                              style=st)
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) == 2 and lines[0] == "tok = wte(ids)"
+    assert all(len(line) <= st.title_chars for line in lines)
+    assert F.wrap("a b c", limit=3) == ["a b", "c"]
+    assert F.wrap("tok.shape = torch.Size([1, 12, 32])", limit=20) == ["tok.shape =", "torch.Size([1, 12, 32])"]
+    assert F.wrap("x · y", limit=80) == ["x · y"]
+    assert F.wrap("q·k against distance · torch.Size([64])", limit=22) == ["q·k against distance", "torch.Size([64])"]
+    with pytest.raises(ValueError, match="at least one character"):
+        F.wrap("x", limit=0)
+
+
+def test_toolbar_has_a_margin_of_its_own_off_colour_bars(st):
+    _, fig = _heatmap(style=st)
+    assert fig.layout.modebar.orientation == "v" and fig.layout.margin.r >= 36

