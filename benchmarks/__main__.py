@@ -17,6 +17,7 @@ from .browser import browser_section
 from .explorer import explorer_section
 from .harness import ARTIFACTS, ROOT
 from .load import load_section
+from .memory import memory_section
 from .projection import projection_section
 from .report import Report, Row, format_table, log, machine_info
 from .training import training_section
@@ -28,9 +29,10 @@ SECTIONS: dict[str, Callable[..., tuple[list[Row], dict]]] = {
     "explorer": explorer_section,
     "browser": browser_section,
     "load": load_section,
+    "memory": memory_section,
 }
-# CI runs --quick after both test tiers, inside a 10-minute budget: the 10-visitor load section (minutes
-# on 2 cores) runs in the full benchmark and on request (--only load)
+# CI runs --quick after both test tiers, inside a 10-minute budget: the 10-visitor load section and the
+# memory section (minutes each on 2 cores) run in the full benchmark and on request (--only load,memory)
 QUICK_SECTIONS = ("projection", "training", "explorer", "browser")
 
 

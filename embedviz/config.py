@@ -61,10 +61,15 @@ HOSTED_LIMITS = Limits(
     max_export_bytes=32_000_000,
     max_upload_bytes=1_000_000,
     max_train_steps=1_500,
-    max_train_vocab=2_048,
+    # A training's memory is mostly its logits, (batch, P, V) floats kept with softmax and gradients:
+    # at V 2,048, batch 64, P 256, d 128, 2 layers, 8 heads the training process peaked above 1.17 GB
+    # (VmHWM, 20 steps; `python -m benchmarks.memory --training-peak hosted`). A quarter of those
+    # logits (V 1,024, batch 32): 676 MiB, plus 39 MiB of snapshots over a full run = ~715 MiB. Still
+    # above the ~600 MB that one training plus the server in ~1.2 GB allows; see the memory bench.
+    max_train_vocab=1_024,
     max_train_dim=128,
     max_train_layers=2,
-    max_batch_size=64,
+    max_batch_size=32,
     max_concurrent_trainings=1,
     max_train_seconds=60.0,
     max_kept_models=4,

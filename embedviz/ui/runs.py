@@ -11,7 +11,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from embedviz import comparison, jobs, training
 from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
-from embedviz.ui import loaders
+from embedviz.ui import loaders, text
 from embedviz.ui.sidebar import Selection
 
 
@@ -98,7 +98,7 @@ def result_of(job: jobs.Job, progress: Callable[[jobs.Job], None], *, noun: str,
         progress(job)
         return None
     if job.state == jobs.FAILED:
-        st.error(f"{noun.capitalize()} failed: {job.error}")
+        st.error(f"{noun.capitalize()} failed: {text.literal(job.error or '')}")
         return None
     if job.state == jobs.CANCELLED:
         st.info(f"That {noun} was cancelled before it started. Press **{again}** to queue it again.")
