@@ -34,8 +34,9 @@ app: check
 	@echo "==> Serving the page at http://localhost:$(PORT)  (Ctrl+C stops it)"
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
+# two workers: the AppTest files are CPU-bound and the machine has two cores
 test: setup
-	$(PY) -m pytest -q --ignore=tests/browser
+	$(PY) -m pytest -q -n 2 --durations=10 --ignore=tests/browser
 
 browser-setup: setup
 	@missing=$$(for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,8 +21,8 @@ from tests.oracles import textbook
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-def fresh() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+def fresh(timeout: float = 60) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -61,7 +62,13 @@ def texts(at: AppTest) -> str:
 
 
 def messages(at: AppTest, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)] + [e.value for e in getattr(at.sidebar, kind)]
+    """The text of the page's messages of one kind, as a reader sees it (literal() escapes undone)."""
+    return [shown(e.value) for e in getattr(at, kind)] + [shown(e.value) for e in getattr(at.sidebar, kind)]
+
+
+def shown(markdown: str) -> str:
+    """What Markdown escaped by embedviz.ui.text.literal() displays."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def test_default_page_draws_three_heatmaps():

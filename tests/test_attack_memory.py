@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,8 @@ from embedviz.corpus import CLASSROOM_SENTENCE
 from embedviz.model import TinyGPT
 from embedviz.training import Snapshot
 from embedviz.vocab import Vocab
+from tests.test_app import fresh
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 EMOJI_LINES = "\n".join(["🙂🐱🎉" * 173 + "🙂"] * 64)  # 64 lines of 520 emoji: the issue's attack
 
 
@@ -86,10 +85,7 @@ def test_a_trained_model_past_the_budget_leaves_out_the_large_files_first():
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return fresh(timeout=120)
 
 
 def test_the_issue_batch_on_the_page_ends_in_the_message(page):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,8 +13,8 @@ from embedviz import explorer
 from embedviz.tokens import load_encoding
 from embedviz.ui.text import literal
 from embedviz.vocab import Vocab
+from tests.test_app import fresh
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 MARKUP = "[Click](https://example.invalid) **b** $x^2$ :red[A] :smile:"
 
 
@@ -43,10 +42,7 @@ def heatmap_rows(at: AppTest) -> int:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return fresh(timeout=120)
 
 
 def test_markup_typed_as_sentences_is_only_ever_text(page):
