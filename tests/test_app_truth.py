@@ -33,6 +33,7 @@ def test_the_default_view_shows_no_unk_and_names_the_row_shortcut():
     body = texts(at) + "\n".join(messages(at, "info"))
     assert "&lt;unk&gt;" not in texts(at)
     assert "Teaching shortcut, not what GPT-2 does" in body and "choose the tokenizer **bpe**" in body
+    assert "cl100k_base's 100,277 token ids" in body  # the name learners chose, not its offline twin
     assert "`␣` is a space" in body
 
 

