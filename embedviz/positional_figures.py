@@ -126,7 +126,8 @@ def alibi_bias_heatmaps(bias: np.ndarray, *, heads: Sequence[int], slopes: np.nd
         fig.update_yaxes(autorange="reversed", row=1, col=c, showticklabels=c == 1,
                          title=dict(text="query position i") if c == 1 else None)
         fig.update_xaxes(row=1, col=c, title=dict(text="key position j"), constrain="domain")
-    title = f"ALiBi bias −m·(i−j) on the attention logits (blank: masked); bias {shape_text(b.shape)}"
+    # short enough for one line: a wrapped title ran into the subplot titles (the formula is in the page text)
+    title = f"ALiBi bias · {shape_text(b.shape)}"
     fig.update_layout(_layout(style, title), height=style.line_height + 60,
                       coloraxis=dict(colorscale=_SEQUENTIAL, cmin=zmin, cmax=0.0,
                                      colorbar=dict(title=dict(text="bias"))))
@@ -145,7 +146,7 @@ def alibi_slope_chart(slopes: np.ndarray, *, style: FigureStyle) -> go.Figure:
         marker=dict(color=style.palette[0]), name="slope",
         hovertemplate="%{x}<br>slope m = %{text} (%{y:.5f})<extra></extra>",
     ))
-    title = f"ALiBi head slopes m, a geometric sequence; slopes {shape_text(m.shape)}"
+    title = f"ALiBi slopes m · {shape_text(m.shape)}"
     fig.update_layout(_layout(style, title), height=style.line_height, showlegend=False)
     fig.update_yaxes(type="log", title=dict(text="slope m (bias per token of distance)"))
     return fig
