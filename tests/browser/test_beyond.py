@@ -21,7 +21,7 @@ from embedviz.config import ModelConfig
 from tests.oracles import load_model_safetensors, read_projector_tsv
 
 from .conftest import (HEATMAPS, chart_eval, click_button, choose, download, element_shot, flip_toggle, heatmap_z,
-                       open_expander, open_page, open_tab, pick_radio, plot, press_slider, shapes, shot,
+                       open_expander, open_page, open_tab, plot, press_slider, shapes, shot,
                        slider_value, type_number, wait_chart, wait_idle, wait_ready, wait_text)
 
 pytestmark = pytest.mark.browser
