@@ -5,15 +5,17 @@ labels. Builders do no modelling: callers compute projections, similarities and 
 """
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 
 # Okabe & Ito (2008), reordered so the first few classes are the most distinct under colour blindness;
 # without its yellow, which is hard to see on white (worst under a projector). The same in every mode.
@@ -149,11 +151,28 @@ def embedding_heatmap(
     rows = _row_axis(row_labels, hover, positions, pad)
     gaps = 1 if n_rows <= 64 and dim <= 48 else 0
     padded = bool(pad.any())
-    fig = go.Figure(_values_trace(z, rows, zmax=zmax, gaps=gaps, plot_px=plot_px, style=style))
+    data = [_values_trace(z, rows, zmax=zmax, gaps=gaps, plot_px=plot_px, style=style)]
     if padded:
-        fig.add_trace(_padding_trace(pad, rows, dim=dim, gaps=gaps, style=style))
-    _heatmap_layout(fig, rows, n_rows=n_rows, dim=dim, title=title, padded=padded, plot_px=plot_px, style=style)
-    return fig
+        data.append(_padding_trace(pad, rows, dim=dim, gaps=gaps, style=style))
+    return _figure(data, _heatmap_layout(rows, n_rows=n_rows, dim=dim, title=title, padded=padded,
+                                         plot_px=plot_px, style=style))
+
+
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """A figure from plain trace and layout dicts, without Plotly's property-by-property validation:
+    building a heatmap through the validating API took ~50 ms, most of a page rerun, and this takes
+    ~2 ms. What is built this way is validated by Plotly in tests/test_figures_plotly.py instead."""
+    return go.Figure({"data": data, "layout": {**layout, "template": _plotly_white()}}, _validate=False)
+
+
+@functools.cache
+def _plotly_white() -> dict[str, Any]:
+    """The "plotly_white" template as Plotly expands the name, cut to the parts a 2-D heatmap or scatter
+    reads (no 3-D, polar, map or colour-axis defaults): a quarter of the bytes, copied for every chart."""
+    full = pio.templates["plotly_white"].to_plotly_json()
+    unused = {"polar", "ternary", "scene", "geo", "coloraxis", "colorscale"}
+    return {"layout": {k: v for k, v in full["layout"].items() if k not in unused},
+            "data": {k: full["data"][k] for k in ("heatmap", "scatter")}}
 
 
 @dataclass(frozen=True)
@@ -217,10 +236,11 @@ def _row_axis(row_labels: Sequence[str] | None, hover: Sequence[Mapping] | None,
 
 
 def _values_trace(z: np.ndarray, rows: _RowAxis, *, zmax: float, gaps: int, plot_px: int,
-                  style: FigureStyle) -> go.Heatmap:
+                  style: FigureStyle) -> dict[str, Any]:
     """The embedding itself on the diverging scale, with numbers in the cells when they fit."""
     n_rows, dim = z.shape
-    trace = go.Heatmap(
+    trace = dict(
+        type="heatmap",
         z=z.astype(np.float32),
         x=np.arange(dim),
         y=rows.y,
@@ -250,10 +270,11 @@ def _values_trace(z: np.ndarray, rows: _RowAxis, *, zmax: float, gaps: int, plot
     return trace
 
 
-def _padding_trace(pad: np.ndarray, rows: _RowAxis, *, dim: int, gaps: int, style: FigureStyle) -> go.Heatmap:
+def _padding_trace(pad: np.ndarray, rows: _RowAxis, *, dim: int, gaps: int, style: FigureStyle) -> dict[str, Any]:
     """Grey bricks over the padding rows, each one cell spanning every dimension."""
     n_rows = len(pad)
-    return go.Heatmap(
+    return dict(
+        type="heatmap",
         z=np.where(pad, 1.0, np.nan)[:, None],  # (T, 1)
         x=[-0.5, dim - 0.5],  # cell edges, so the single column covers every dimension
         y=rows.y,
@@ -272,11 +293,11 @@ def _padding_trace(pad: np.ndarray, rows: _RowAxis, *, dim: int, gaps: int, styl
     )
 
 
-def _heatmap_layout(fig: go.Figure, rows: _RowAxis, *, n_rows: int, dim: int, title: str, padded: bool,
-                    plot_px: int, style: FigureStyle) -> None:
+def _heatmap_layout(rows: _RowAxis, *, n_rows: int, dim: int, title: str, padded: bool, plot_px: int,
+                    style: FigureStyle) -> dict[str, Any]:
     """Title, dimensions along the top, rows down the side (labels thinned so they never collide)."""
-    _top_axis_layout(fig, style, title, "grey rows are padding: not real data" if padded else None, plot_px)
-    fig.update_xaxes(
+    layout = _top_axis_layout(style, title, "grey rows are padding: not real data" if padded else None, plot_px)
+    layout["xaxis"] = dict(
         title=dict(text="dimension", font=dict(size=style.font_size)),
         side="top",
         showgrid=False,
@@ -287,14 +308,15 @@ def _heatmap_layout(fig: go.Figure, rows: _RowAxis, *, n_rows: int, dim: int, ti
         **({"dtick": 1} if dim <= 16 else {}),
     )
     yaxis = dict(autorange="reversed", showgrid=False, zeroline=False, automargin=True,
-                 tickfont=dict(size=style.tick_size), title=None)
+                 tickfont=dict(size=style.tick_size))
     if rows.categorical:
         stride = max(1, math.ceil(n_rows * style.row_px / plot_px))
         yaxis.update(tickmode="array", tickvals=list(rows.y)[::stride], ticktext=rows.ticktext[::stride],
                      type="category")
     else:
         yaxis.update(title=dict(text="position", font=dict(size=style.font_size)))
-    fig.update_yaxes(**yaxis)
+    layout["yaxis"] = yaxis
+    return layout
 
 
 def similarity_heatmap(
@@ -309,40 +331,40 @@ def similarity_heatmap(
         raise ValueError(f"A similarity matrix must be square and non-empty, got shape {m.shape}.")
     plot_px = 560 if style.presentation else 420
     axis_values = np.arange(m.shape[0])
-    fig = go.Figure(
-        go.Heatmap(
-            z=m.astype(np.float32),
-            x=axis_values,
-            y=axis_values,
-            name="cosine similarity",
-            colorscale=[list(stop) for stop in style.diverging],
-            zmin=-1.0,
-            zmax=1.0,
-            zmid=0.0,
-            hoverongaps=False,
-            hovertemplate="position %{y} vs position %{x}<br>cosine similarity %{z:.3f}<extra></extra>",
-            colorbar=dict(
-                title=dict(text="cosine", font=dict(size=style.font_size),
-                           **({"side": "right"} if style.presentation else {})),
-                tickfont=dict(size=style.tick_size),
-                tickvals=[-1, -0.5, 0, 0.5, 1],
-                thickness=22 if style.presentation else 16,
-                # presentation: under the map, so the map keeps the width of a narrow column
-                **(dict(orientation="h", x=0, xanchor="left", y=-0.03, yanchor="top", len=1.0)
-                   if style.presentation else {}),
-            ),
-        )
+    trace = dict(
+        type="heatmap",
+        z=m.astype(np.float32),
+        x=axis_values,
+        y=axis_values,
+        name="cosine similarity",
+        colorscale=[list(stop) for stop in style.diverging],
+        zmin=-1.0,
+        zmax=1.0,
+        zmid=0.0,
+        hoverongaps=False,
+        hovertemplate="position %{y} vs position %{x}<br>cosine similarity %{z:.3f}<extra></extra>",
+        colorbar=dict(
+            title=dict(text="cosine", font=dict(size=style.font_size),
+                       **({"side": "right"} if style.presentation else {})),
+            tickfont=dict(size=style.tick_size),
+            tickvals=[-1, -0.5, 0, 0.5, 1],
+            thickness=22 if style.presentation else 16,
+            # presentation: under the map, so the map keeps the width of a narrow column
+            **(dict(orientation="h", x=0, xanchor="left", y=-0.03, yanchor="top", len=1.0)
+               if style.presentation else {}),
+        ),
     )
-    _top_axis_layout(fig, style, title, None, plot_px)
+    layout = _top_axis_layout(style, title, None, plot_px)
     if style.presentation:
         below = 22 + style.tick_size + 40  # the colour bar and its tick labels
-        fig.update_layout(height=fig.layout.height + below, margin=dict(b=below))
+        layout["height"] += below
+        layout["margin"]["b"] = below
     axis = dict(showgrid=False, zeroline=False, automargin=True, tickfont=dict(size=style.tick_size),
                 constrain="domain")
-    fig.update_xaxes(**axis, title=dict(text="position", font=dict(size=style.font_size)), side="top")
-    fig.update_yaxes(**axis, title=dict(text="position", font=dict(size=style.font_size)),
-                     autorange="reversed", scaleanchor="x", scaleratio=1)
-    return fig
+    layout["xaxis"] = dict(**axis, title=dict(text="position", font=dict(size=style.font_size)), side="top")
+    layout["yaxis"] = dict(**axis, title=dict(text="position", font=dict(size=style.font_size)),
+                           autorange="reversed", scaleanchor="x", scaleratio=1)
+    return _figure([trace], layout)
 
 
 def loss_curve(
@@ -352,7 +374,8 @@ def loss_curve(
     title: str = "Loss during training",
     baseline: float | None = None,
 ) -> go.Figure:
-    """Train loss and held-out loss (only where measured) against the training step.
+    """Train loss and held-out loss (only where measured) against the training step, with a subtitle
+    saying how each is measured (the two are not measured alike) and why step 0 is above the baseline.
 
     history: training.LossPoint records, or the training.Progress reports of a run still going.
     baseline: a reference loss drawn dotted, e.g. ln(vocabulary size) = guessing uniformly.
@@ -368,7 +391,8 @@ def loss_curve(
                 mode="lines+markers" if len(steps) <= 30 else "lines",
                 line=dict(color=style.palette[0], width=style.line_width),
                 marker=dict(size=style.marker_size),
-                hovertemplate="step %{x}<br>train loss %{y:.4f}<extra></extra>",
+                customdata=_train_batches(steps),
+                hovertemplate="step %{x}<br>train loss %{y:.4f}<br>%{customdata}<extra></extra>",
             )
         )
     if held:
@@ -390,7 +414,46 @@ def loss_curve(
         )
     if not steps:
         _empty_note(fig, "No training steps yet.", style)
-    return _loss_axes(fig, style, title, legend_y=0.8)  # legend clear of the baseline label
+        return _loss_axes(fig, style, title, legend_y=0.8)
+    return _loss_axes(fig, style, title, legend_y=0.8,  # legend clear of the baseline label
+                      subtitle=_loss_note(steps, train, held, baseline))
+
+
+# How training.py measures the two curves: a train point is the mean of the batch losses summed since the
+# previous point, each computed just before that batch's update (so it trails the model plotted at that
+# step); a held-out point is one evaluation after the point's step, on the corpus's end, never trained on.
+_TRAIN_NOTE = "train: mean of the batches since the previous point, each scored before its update"
+_HELD_NOTE = "held-out: unseen text, scored at the point's step"
+_LAGS_NOTE = "so early on train sits above it"
+_ABOVE_BASELINE_NOTE = "step 0 is above guessing uniformly: an untrained model's random guesses score worse " \
+                       "on average"
+
+
+def _train_batches(steps: list[int]) -> list[str]:
+    """Hover text per train point: which batches its loss is the mean of."""
+    spans = []
+    for previous, step in zip([0, *steps], steps):
+        if step == 0:
+            spans.append("the first batch, before any update")
+        elif step - previous == 1:
+            spans.append(f"the batch of step {step}")
+        else:
+            spans.append(f"mean of the {step - previous} batches of steps {previous + 1}–{step}")
+    return spans
+
+
+def _loss_note(steps: list[int], train: list[float], held: list[tuple[int, float]],
+               baseline: float | None) -> str:
+    """The subtitle of a loss curve: only what holds for these numbers."""
+    parts = [_TRAIN_NOTE]
+    if held:
+        parts.append(_HELD_NOTE)
+        after_start = [(s, h) for s, h in held if s > 0]
+        if after_start and after_start[0][1] < train[steps.index(after_start[0][0])]:
+            parts[-1] += ", " + _LAGS_NOTE
+    if baseline is not None and steps[0] == 0 and train[0] > baseline:
+        parts.append(_ABOVE_BASELINE_NOTE)
+    return " · ".join(parts)
 
 
 def loss_comparison(
@@ -419,8 +482,11 @@ def loss_comparison(
     return _loss_axes(fig, style, title, legend_y=1.0)
 
 
-def _loss_axes(fig: go.Figure, style: FigureStyle, title: str, *, legend_y: float) -> go.Figure:
-    fig.update_layout(_layout(style, title), height=style.line_height)
+def _loss_axes(fig: go.Figure, style: FigureStyle, title: str, *, legend_y: float,
+               subtitle: str | None = None) -> go.Figure:
+    layout = _layout(style, title, subtitle=subtitle)
+    # the subtitle's lines add to the figure, not take from the plot
+    fig.update_layout(layout, height=style.line_height + layout["margin"]["t"] - _layout(style, title)["margin"]["t"])
     fig.update_layout(legend=dict(x=1, xanchor="right", y=legend_y, yanchor="top",
                                   bgcolor="rgba(255,255,255,0.8)"))
     fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),
@@ -830,12 +896,11 @@ def _blank_axes(fig: go.Figure) -> None:
     fig.update_yaxes(**common, scaleanchor="x", scaleratio=1, constrain="domain")
 
 
-def _top_axis_layout(fig: go.Figure, style: FigureStyle, title: str, subtitle: str | None,
-                     plot_px: int) -> None:
+def _top_axis_layout(style: FigureStyle, title: str, subtitle: str | None, plot_px: int) -> dict[str, Any]:
     """Title, then the x axis (ticks above the plot), then a plot area of plot_px pixels."""
     axis_px = style.tick_size + style.font_size + 26
     layout = _layout(style, title, subtitle=subtitle, above_plot_px=axis_px)
-    fig.update_layout(layout, height=plot_px + layout["margin"]["t"] + layout["margin"]["b"])
+    return {**layout, "height": plot_px + layout["margin"]["t"] + layout["margin"]["b"]}
 
 
 def _row_header(label: str, hover: Mapping | None, position: int, pad: bool) -> str:

@@ -1,23 +1,25 @@
-"""The code the page shows must print the very numbers the page shows."""
+"""The code the page shows must print the very numbers the page shows. Snippets run with exec() in a
+namespace of their own (each seeds torch itself); one test runs a snippet as a program of its own."""
+import contextlib
+import io
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import torch
 
 from embedviz import explorer, snippet
 from embedviz.config import EmbeddingConfig
 from embedviz.vocab import Vocab
 
 
-def run_snippet(code: str) -> np.ndarray:
-    """Run the snippet in a fresh interpreter and return its x."""
-    probe = code + "\nimport numpy, sys\nnumpy.save(sys.stdout.buffer, x.detach().numpy())\n"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=120)
-    import io
-
-    return np.load(io.BytesIO(out.stdout[out.stdout.index(b"\x93NUMPY"):]))
+def run_snippet(code: str) -> dict:
+    """Run the snippet as a script would (its own globals, its printing captured); return its globals."""
+    namespace = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code, "<snippet>", "exec"), namespace)
+    return namespace
 
 
 @pytest.mark.parametrize("mode, text, cfg", [
@@ -34,7 +36,7 @@ def test_snippet_reproduces_the_page(enc, mode, text, cfg):
     code = snippet.embedding_code(cfg, batch)
     compile(code, "<snippet>", "exec")
     page = explorer.embed(batch, *explorer.tables(cfg)).x.detach().numpy()
-    assert np.array_equal(run_snippet(code), page)
+    assert np.array_equal(run_snippet(code)["x"].detach().numpy(), page)
 
 
 def test_snippet_reads_like_the_textbook(enc):
@@ -47,13 +49,12 @@ def test_snippet_reads_like_the_textbook(enc):
     assert code.index("token_embedding =") < code.index("position_embedding =")
 
 
-def test_snippet_prints_shapes(enc):
+def test_snippet_is_a_program_of_its_own_that_prints_shapes(enc):
     vocab = Vocab.build(enc, 100, reference_ids=[])
     batch = explorer.from_ids("[[5, 20, 33, 2]]", vocab=vocab, positions=10)
     code = snippet.embedding_code(EmbeddingConfig(100, 16, 10, 0), batch)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert "torch.Size([1, 4, 16]) torch.Size([4, 16]) torch.Size([1, 4, 16])" in out.stdout
-    torch.manual_seed(0)
 
 
 TRAINED_NAMES = ("tok_before", "tok_after", "pos_before", "pos_after", "x_before", "x_after")
@@ -61,14 +62,14 @@ TRAINED_NAMES = ("tok_before", "tok_after", "pos_before", "pos_after", "x_before
 
 def run_trained_snippet(code: str, model_file: bytes, folder) -> dict[str, np.ndarray]:
     """Run the trained-sentence snippet beside the downloaded model file; return its tensors."""
-    import io
-
     (folder / "embedviz-model.safetensors").write_bytes(model_file)
-    probe = code + "\nimport numpy, sys\nnumpy.savez(sys.stdout.buffer, " + ", ".join(
-        f"{n}={n}.detach().numpy()" for n in TRAINED_NAMES) + ")\n"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=120, cwd=folder)
-    data = np.load(io.BytesIO(out.stdout[out.stdout.index(b"PK\x03\x04"):]))
-    return {n: data[n] for n in TRAINED_NAMES}
+    here = os.getcwd()
+    os.chdir(folder)  # the snippet opens the file by its download name
+    try:
+        ran = run_snippet(code)
+    finally:
+        os.chdir(here)
+    return {n: ran[n].detach().numpy() for n in TRAINED_NAMES}
 
 
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal", "rope"])

@@ -2,10 +2,14 @@
 saves the chart for a slide (1920 x 1080) as PNG or SVG, drawn by the browser from the live chart."""
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
+
+from embedviz.ui import loaders
 
 FORMATS = ("png", "svg")
 FORMAT_KEY = "chart_format"  # session state: the format the camera button saves in
@@ -40,3 +44,19 @@ def format_control() -> str:
                     format_func=str.upper,
                     help="Each chart's toolbar has a camera button: it saves the chart at 1920 × 1080, "
                          "the size of a full-HD slide.")
+
+
+def show_built(builder: Callable[..., go.Figure], /, *args: Any, key: str, where: Any = None, **kwargs: Any) -> None:
+    """show(builder(*args, **kwargs)), the figure built once per distinct arguments and shared by every
+    session: a rerun that changes something else (the typed text, a slider) does not rebuild it."""
+    show(_built(builder, args, kwargs), key=key, where=where)
+
+
+# a builder is known by its name: figures' functions are module-level and pure
+_HASH = {**loaders.HASH, types.FunctionType: lambda f: f"{f.__module__}.{f.__qualname__}"}
+
+
+@st.cache_resource(show_spinner=False, max_entries=256, hash_funcs=_HASH)
+def _built(builder: Callable[..., go.Figure], args: tuple, kwargs: dict[str, Any]) -> go.Figure:
+    # never changed once built: plotly_chart sends a copy (fig.to_dict())
+    return builder(*args, **kwargs)

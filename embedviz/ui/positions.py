@@ -79,7 +79,7 @@ def pictures(result: training.TrainResult | None, model_cfg: ModelConfig, style:
         alibi_pictures(model_cfg.n_head, e.positions, style)
     else:
         n = min(e.positions, MAX_PICTURE_POSITIONS)
-        charts.show(pf.causal_mask_heatmap(pos.causal_mask(n).numpy(), style=style), key="pic_mask")
+        charts.show_built(pf.causal_mask_heatmap, pos.causal_mask(n).numpy(), style=style, key="pic_mask")
         _first(n, e.positions)
 
 
@@ -103,10 +103,10 @@ def tables(kind: str, trained: training.TrainResult | None, V: int, d: int, P: i
                + (" " + SINUSOID_EVEN if d % 2 == 0 and kind == "sinusoidal" else ""))
     for col, (title, table, key) in zip(st.columns(len(shown)), shown):
         charts.show(figures.similarity_heatmap(neighbours.cosine_matrix(table), style=style,
-                                                    title=f"cosine, {title} · {pf.shape_text((P, P))}"),
-                         key=key, where=col)
-        charts.show(figures.embedding_heatmap(table, title=f"{title} · {pf.shape_text(table.shape)}",
-                                                   zmax=zmax, style=style), key=key + "_table", where=col)
+                                               title=f"cosine, {title} · {pf.shape_text((P, P))}"),
+                    key=key, where=col)
+        charts.show(figures.embedding_heatmap(table, title=f"{title} · {pf.shape_text(table.shape)}", zmax=zmax,
+                                              style=style), key=key + "_table", where=col)
 
 
 def rope_pictures(d: int, n_head: int, P: int, base: float, style: FigureStyle) -> None:
@@ -121,12 +121,13 @@ def rope_pictures(d: int, n_head: int, P: int, base: float, style: FigureStyle) 
     pair = int(slow_enough[0]) if slow_enough.size else len(theta) - 1
     points = pos.rope_pair_path(length=P, head_dim=hs, pair=pair, base=base).numpy()  # (P, 2)
     left, right = st.columns(2)
-    charts.show(pf.rope_rotation(points, pair=pair, theta=float(theta[pair]), angles_shape=(P, hs // 2),
-                                       style=style), key="pic_rope_rotation", where=left)
-    charts.show(pf.rope_frequency_schedule(theta, base=base, style=style), key="pic_rope_frequencies", where=right)
+    charts.show_built(pf.rope_rotation, points, pair=pair, theta=float(theta[pair]), angles_shape=(P, hs // 2),
+                      style=style, key="pic_rope_rotation", where=left)
+    charts.show_built(pf.rope_frequency_schedule, theta, base=base, style=style, key="pic_rope_frequencies",
+                      where=right)
     scores = pos.rope_relative_scores(max_distance=4 * P - 1, head_dim=hs, base=base).numpy()  # (4P,)
-    charts.show(pf.rope_decay(scores, head_dim=hs, base=base, trained_positions=P, style=style),
-                    key="pic_rope_decay")
+    charts.show_built(pf.rope_decay, scores, head_dim=hs, base=base, trained_positions=P, style=style,
+                      key="pic_rope_decay")
     st.caption(f"Pair {pair} is the fastest pair that turns less than once over the {P} positions. Pairs "
                "before it wrap around; pairs after it turn more slowly.")
 
@@ -136,8 +137,9 @@ def alibi_pictures(n_head: int, P: int, style: FigureStyle) -> None:
     heads = sorted({0, 1, n_head // 2, n_head - 1} & set(range(n_head)))
     slopes = pos.alibi_slopes(n_head).numpy()  # (nh,)
     bias = pos.alibi_bias(n_head=n_head, length=n).numpy()  # (nh, n, n)
-    charts.show(pf.alibi_bias_heatmaps(bias, heads=heads, slopes=slopes, style=style), key="pic_alibi_bias")
-    charts.show(pf.alibi_slope_chart(slopes, style=style), key="pic_alibi_slopes")
+    charts.show_built(pf.alibi_bias_heatmaps, bias, heads=heads, slopes=slopes, style=style,
+                      key="pic_alibi_bias")
+    charts.show_built(pf.alibi_slope_chart, slopes, style=style, key="pic_alibi_slopes")
     _first(n, P)
 
 
@@ -193,7 +195,7 @@ def comparison_progress(job: jobs.Job, style: FigureStyle) -> None:
         for report in job.history:
             so_far.setdefault(report.kind, []).append(report)
         charts.show(figures.loss_comparison(so_far, style=style, title="Held-out loss so far, per scheme"),
-                        key="scheme_losses_live")
+                    key="scheme_losses_live")
     runs.stop_button(job, key="stop_compare")
 
 
@@ -205,9 +207,8 @@ def outcome(result: comparison.Comparison, style: FigureStyle) -> None:
                    f"{'the finished schemes are' if done else 'no scheme finished, so nothing is'} shown.")
     if not done:
         return
-    charts.show(figures.loss_comparison({k: r.history for k, r in result.runs.items()}, style=style,
-                                            title="Held-out loss of each positional scheme"),
-                    key="scheme_losses")
+    charts.show_built(figures.loss_comparison, {k: r.history for k, r in result.runs.items()}, style=style,
+                      title="Held-out loss of each positional scheme", key="scheme_losses")
     st.markdown(comparison.describe(result))
     st.caption(f"{len(done)} scheme(s) trained in {result.seconds:.1f} s. Held-out: the corpus's last "
                f"{result.held_out_tokens:,} tokens, never trained on.")
@@ -216,7 +217,7 @@ def outcome(result: comparison.Comparison, style: FigureStyle) -> None:
         st.info(result.lengths_error)
         return
     evaluations = [r.lengths for r in result.runs.values()]
-    charts.show(pf.loss_by_position(evaluations, style=style), key="scheme_lengths")
+    charts.show_built(pf.loss_by_position, evaluations, style=style, key="scheme_lengths")
     st.markdown(evaluation.describe_lengths(evaluations))
     first = evaluations[0]
     lengths = ", ".join(str(L) for L in first.lengths)

@@ -87,8 +87,8 @@ def results(job: jobs.Job, sel: Selection, vocab: Vocab, batch: explorer.Batch |
     if job.state == jobs.STOPPED:
         st.warning(f"Training stopped at step {result.steps_done}; the model reached so far is shown.")
     st.success(f"Trained in {result.seconds:.1f} s at {result.tokens_per_s:,.0f} tokens/s.")
-    charts.show(figures.loss_curve(result.history, style=style, baseline=float(np.log(vocab.size))),
-                key="loss_final")
+    charts.show_built(figures.loss_curve, history=result.history, style=style, baseline=float(np.log(vocab.size)),
+                      key="loss_final")
 
     view = space.select(vocab, sel.corpus, sel.enc, max_points=ProjectionConfig.max_points)
     if view.rows.size == 0:
@@ -118,10 +118,10 @@ def results(job: jobs.Job, sel: Selection, vocab: Vocab, batch: explorer.Batch |
                   frequencies=view.frequencies.tolist(), classes=view.classes, class_colors=colours,
                   highlight=typed, style=style)
     left, right = st.columns(2)  # equal halves; each map is square (fixed axis ranges, equal aspect)
-    charts.show(figures.embedding_scatter(before.xy, title="wte at initialisation (random)", note=before.note,
-                                          **common), key="scatter_before", where=left)
-    charts.show(figures.embedding_scatter(after.xy, title=f"wte after {result.steps_done} steps", note=after.note,
-                                          **common), key="scatter_after", where=right)
+    charts.show_built(figures.embedding_scatter, xy=before.xy, title="wte at initialisation (random)",
+                      note=before.note, **common, key="scatter_before", where=left)
+    charts.show_built(figures.embedding_scatter, xy=after.xy, title=f"wte after {result.steps_done} steps",
+                      note=after.note, **common, key="scatter_after", where=right)
     st.caption(text.MAP_LIMITS)
     if view.note:
         st.caption(view.note)
@@ -179,11 +179,9 @@ def evolution(result: training.TrainResult, view: space.Space, style: FigureStyl
         frames, agreement = loaders.evolution_frames(result, view)
     colours = figures.class_colors(view.classes, style=style)
     left, right = st.columns([3, 2])
-    charts.show(
-        figures.evolution_scatter(frames, tokens=view.tokens, classes=view.classes, class_colors=colours,
-                                  style=style, title="wte during training (press play)"),
-        key="evolution", where=left)
+    charts.show_built(figures.evolution_scatter, frames=frames, tokens=view.tokens, classes=view.classes,
+                      class_colors=colours, style=style, title="wte during training (press play)",
+                      key="evolution", where=left)
     if view.scoreable:
-        charts.show(
-            figures.agreement_curve([f[0] for f in frames], agreement, chance=view.chance(), style=style),
-            key="agreement_curve", where=right)
+        charts.show_built(figures.agreement_curve, steps=[f[0] for f in frames], values=agreement,
+                          chance=view.chance(), style=style, key="agreement_curve", where=right)
