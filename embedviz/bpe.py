@@ -3,12 +3,14 @@
 HF `tokenizers` learns the merges (GPT-2's pre-tokenisation, no normaliser, no special tokens); they become
 tiktoken ranks: the 256 single bytes as ids 0..255, then one id per merge in the order it was learned, so
 n_vocab is exactly the size asked for. Runs of over MAX_WORD_CHARS characters are cut into words of that
-length for training (BPE.note says so). Special tokens, saving to disk and non-UTF-8 input are not handled.
+length, and text past MAX_DISTINCT_BYTES of distinct words is left out (BPE.note says what was cut). Special
+tokens, saving to disk and non-UTF-8 input are not handled.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,12 @@ from functools import lru_cache
 
 import tiktoken
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+# HF's trainer runs on every core through rayon unless this says no; it reads the variable at each call.
+# Its parallel merges cost more than they save on these small corpora: on 2 busy cores (load 10), the
+# Python docs trained in 7 s wall / 2.0 s CPU on one thread against 16 s / 2.6 s on two, and random CJK
+# text in 12 s / 3.6 s against 31 s / 10.8 s. One thread also leaves the other core to other visitors.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from embedviz.tokens import encode, token_label
 
@@ -25,6 +33,15 @@ DEFAULT_MAX_CHARS = 500_000  # ~0.3 s of training on 2 cores; longer corpora are
 # HF's trainer takes time quadratic in a word's length (200k letters "a": 40 s); longer runs of
 # non-space or of space characters are cut into words of this many characters for training.
 MAX_WORD_CHARS = 256
+# HF's trainer merges down to pairs seen once, so its time grows with the distinct words it is given, not
+# with the text's length: prose holds 78-97k bytes of distinct words in 500k characters (Python docs, Vim's
+# manuals; trained in ~0.3-1 s), while random text is all distinct words, e.g. 300k random CJK characters
+# (900 kB, ~50,000 merges) took 27 s of CPU. Training stops reading the text before the word that would take
+# its distinct words (runs of non-space or of space characters, cut as above) past this many UTF-8 bytes:
+# then 300k random CJK characters train on their first 33,280 in 3.6-4.6 s of CPU on one thread, 300k
+# random printable ASCII on 99,840 in ~2 s, one repeated character or 999,999 spaces + "x" in < 0.4 s
+# (measured 2026-11-30 on 2 cores at load 10; wall time was ~3x that).
+MAX_DISTINCT_BYTES = 100_000
 
 # GPT-2's pattern as tiktoken writes it (r50k_base). HF's ByteLevel pre-tokenizer uses GPT-2's original
 # spelling ('s|'t|...|\s+(?!\S)|\s+), which splits every text identically (tests/test_bpe.py checks it).
@@ -34,8 +51,9 @@ R50K_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|
 # followed by a space or newline. No pre-token ever runs from a non-space into a space, and the pattern
 # has no look-behind, so pre-tokenising the pieces gives exactly the pre-tokens of the whole text.
 _PIECE_END = re.compile(r"[!-~](?=[ \n])")
-_PIECE_CHARS = 8_192  # pieces let HF count words on both cores
+_PIECE_CHARS = 8_192  # pieces let HF count words in parallel when TOKENIZERS_PARALLELISM allows it
 _LONG_WORD = re.compile(r"\S{%d,}|\s{%d,}" % (MAX_WORD_CHARS + 1, MAX_WORD_CHARS + 1))
+_WORD = re.compile(r"\S{1,%d}|\s{1,%d}" % (MAX_WORD_CHARS, MAX_WORD_CHARS))  # the words of the budget
 
 
 class VocabTooLarge(ValueError):
@@ -51,7 +69,7 @@ class BPE:
     encoding: tiktoken.Encoding  # n_vocab == vocab_size; ids 0..255 are the bytes 0..255
     merges: tuple[tuple[bytes, bytes], ...]  # learned order; merge i made token id 256 + i
     vocab_size: int
-    trained_chars: int  # characters the merges were learned from (the text's first max_chars)
+    trained_chars: int  # characters the merges were learned from (a prefix: max_chars, or fewer; see note)
     text_hash: str  # first 10 hex digits of the SHA-256 of those characters (UTF-8)
     note: str | None = None  # what training left out or cut, in words the page can show; None if nothing
 
@@ -76,25 +94,48 @@ class BPE:
         )
 
 
-def train_bpe(text: str, *, vocab_size: int, max_chars: int = DEFAULT_MAX_CHARS) -> BPE:
-    """Learn vocab_size - 256 merges from text[:max_chars]; raise VocabTooLarge if the text has too few."""
+def train_bpe(text: str, *, vocab_size: int, max_chars: int = DEFAULT_MAX_CHARS,
+              max_distinct_bytes: int = MAX_DISTINCT_BYTES) -> BPE:
+    """Learn vocab_size - 256 merges from text[:max_chars] (less if its distinct words pass
+    max_distinct_bytes; see MAX_DISTINCT_BYTES); raise VocabTooLarge if the text has too few."""
     _check_size(vocab_size)
-    return _train(text, vocab_size=vocab_size, max_chars=max_chars, exact=True)
+    return _train(text, vocab_size=vocab_size, max_chars=max_chars, max_distinct_bytes=max_distinct_bytes,
+                  exact=True)
 
 
-def train_largest(text: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> BPE:
+def train_largest(text: str, *, max_chars: int = DEFAULT_MAX_CHARS,
+                  max_distinct_bytes: int = MAX_DISTINCT_BYTES) -> BPE:
     """The tokenizer with every merge the text allows (at most MAX_VOCAB_SIZE tokens), from ONE training.
 
     Its vocab_size is the largest size train_bpe accepts for this text, and .truncate(n) gives the
     tokenizer train_bpe(text, vocab_size=n) would, for every smaller n, without training again.
     """
-    return _train(text, vocab_size=MAX_VOCAB_SIZE, max_chars=max_chars, exact=False)
+    return _train(text, vocab_size=MAX_VOCAB_SIZE, max_chars=max_chars, max_distinct_bytes=max_distinct_bytes,
+                  exact=False)
 
 
-def _train(text: str, *, vocab_size: int, max_chars: int, exact: bool) -> BPE:
+def distinct_words_end(text: str, *, max_distinct_bytes: int) -> int:
+    """How many of text's first characters training reads: all of them, or up to the start of the word
+    that would take the distinct words' UTF-8 bytes past max_distinct_bytes (words as in _WORD)."""
+    seen: set[str] = set()
+    total = 0
+    for word in _WORD.finditer(text):
+        if word.group() not in seen:
+            seen.add(word.group())
+            total += len(word.group().encode("utf-8", "surrogatepass"))
+            if total > max_distinct_bytes:
+                return word.start()
+    return len(text)
+
+
+def _train(text: str, *, vocab_size: int, max_chars: int, max_distinct_bytes: int, exact: bool) -> BPE:
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1.")
+    if max_distinct_bytes < 1:
+        raise ValueError("max_distinct_bytes must be at least 1.")
     sample = text[:max_chars]
+    varied_end = distinct_words_end(sample, max_distinct_bytes=max_distinct_bytes)
+    sample = sample[:varied_end]
     try:
         data = sample.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -106,7 +147,13 @@ def _train(text: str, *, vocab_size: int, max_chars: int, exact: bool) -> BPE:
     pieces, cut_words = _training_pieces(sample)
     merges = _learn_merges(pieces, vocab_size) if vocab_size > MIN_VOCAB_SIZE else ()
     notes = []
-    if len(sample) < len(text):
+    if varied_end < min(len(text), max_chars):
+        notes.append(
+            f"Learned from the first {len(sample):,} of the text's {len(text):,} characters: training is given "
+            f"at most {max_distinct_bytes:,} bytes of distinct words, and this text's words are so varied that "
+            "they reach that limit there."
+        )
+    elif len(sample) < len(text):
         notes.append(f"Learned from the first {len(sample):,} of the text's {len(text):,} characters.")
     if cut_words:
         notes.append(

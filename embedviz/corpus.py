@@ -1,17 +1,25 @@
 """Corpora to train on: a generated toy world, an order world where positions matter, Python's docs, uploads.
 
-Everything is offline. Only the generated worlds know the class of their words (for colouring and scoring);
-other corpora fall back to a token's kind (word, number, punctuation, ...). Tokenising is not done here.
+Everything is offline. The generated worlds know the class of their words (for colouring and scoring), an
+upload can bring them as a word,class file; otherwise a token's kind (word, number, punctuation, ...) is used.
+Tokenising is not done here.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
 import hashlib
+import json
 import random
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
+
+
+_CLASSES_KEY = "+classes:"  # joins a text's key and the digest of the word classes given to it
 
 
 class _Encoder(Protocol):
@@ -25,7 +33,12 @@ class Corpus:
     key: str  # stable id for caches, e.g. "toy-world:v1:cl100k_base:seed0:n4000" or "upload:<sha256>"
     title: str
     text: str
-    word_classes: Mapping[str, str] | None = None  # lower-cased stripped word -> class (generated worlds only)
+    word_classes: Mapping[str, str] | None = None  # lower-cased stripped word -> class (generated or uploaded)
+
+    @property
+    def text_key(self) -> str:
+        """The key of the text alone: training depends on the text, not on the classes added to it."""
+        return self.key.split(_CLASSES_KEY)[0]
 
 
 # Each class has its own slots in the templates below, so the words of one class are interchangeable
@@ -218,11 +231,112 @@ def from_upload(data: bytes, *, filename: str, max_bytes: int) -> Corpus:
     return Corpus(key="upload:" + hashlib.sha256(data).hexdigest(), title=name, text=text)
 
 
+# The maps give each class its own marker shape, and figures has 16 of them (with 7 colour-blind-safe
+# colours); past 16, two classes would share a shape.
+MAX_WORD_CLASSES = 16
+# Names the maps already use for tokens without a class (drawn grey, never scored).
+RESERVED_CLASSES = frozenset({"other", "<unk>"})
+
+
+def word_classes_from_upload(data: bytes, *, filename: str, max_bytes: int) -> dict[str, str]:
+    """Word -> class from an uploaded file of `word,class` lines (comma- or tab-separated, whichever the
+    first row uses; fields may be quoted as in CSV). An optional first row `word,class` is a header;
+    blank lines are skipped. Words are stripped and lower-cased, as `token_class` looks them up.
+    ValueError names the file and line for anything that cannot be read that way.
+    """
+    name = filename or "upload"
+    if len(data) > max_bytes:
+        raise ValueError(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,}. Upload a shorter list.")
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{name}, line {line}: not UTF-8 text (byte {err.start} cannot be decoded). Save the file as "
+            "UTF-8 (\"CSV UTF-8\" in a spreadsheet) and upload it again."
+        ) from None
+    numbered = enumerate(content.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1)
+    lines = [(n, line) for n, line in numbered if line.strip()]
+    if not lines:
+        raise ValueError(f"{name} has no rows; put one word and its class per line, e.g. cat,animal.")
+    tsv = "\t" in lines[0][1]
+    kind = "tab-separated (TSV)" if tsv else "comma-separated (CSV)"
+    # CSV fields may be quoted (a word "," is written ",",punctuation); in TSV a quote is just a character
+    dialect = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else dict(delimiter=",", strict=True)
+    classes: dict[str, str] = {}
+    first_line: dict[str, int] = {}  # word -> line that gave its class
+    names: set[str] = set()  # the classes so far
+    for k, (n, line) in enumerate(lines):
+        where = f"{name}, line {n}"
+        try:
+            fields = next(csv.reader([line], **dialect))
+        except csv.Error as err:
+            raise ValueError(f"{where}: cannot be read as {kind} ({err}). Check its quotes.") from None
+        if len(fields) != 2:
+            raise ValueError(
+                f"{where}: expected 2 fields (word and class), found {len(fields)}. The file is read as {kind} "
+                "from its first row; put one word and its class per line, e.g. cat,animal."
+            )
+        word, cls = fields[0].strip().lower(), fields[1].strip()
+        if k == 0 and (word, cls.lower()) == ("word", "class"):
+            continue  # the header
+        if not word:
+            raise ValueError(f"{where}: the word is empty; give a word before the class.")
+        if not cls:
+            raise ValueError(f"{where}: the class of {word!r} is empty; give it a class or remove the line.")
+        if cls in RESERVED_CLASSES:
+            raise ValueError(
+                f"{where}: {cls!r} is the name the maps use for tokens without a class; call the class "
+                "something else, or remove the line to leave the word without a class."
+            )
+        if classes.get(word, cls) != cls:
+            raise ValueError(
+                f"{where}: {word!r} has the class {cls!r} here but {classes[word]!r} on line "
+                f"{first_line[word]} (words are compared in lower case); give each word one class."
+            )
+        if cls not in names and len(names) == MAX_WORD_CLASSES:
+            raise ValueError(
+                f"{where}: {cls!r} would be class number {MAX_WORD_CLASSES + 1}; the maps tell at most "
+                f"{MAX_WORD_CLASSES} classes apart (each gets its own marker shape). Merge some classes."
+            )
+        first_line.setdefault(word, n)
+        names.add(cls)
+        classes[word] = cls
+    if not classes:
+        raise ValueError(f"{name} has a header but no rows; add one word and its class per line, e.g. cat,animal.")
+    return classes
+
+
+def with_word_classes(corpus: Corpus, *, word_classes: Mapping[str, str]) -> Corpus:
+    """The same text with these classes; a key of its own, so nothing cached for the corpus without
+    classes (or with other classes) is reused for it."""
+    digest = hashlib.sha256(json.dumps(sorted(word_classes.items())).encode()).hexdigest()
+    return dataclasses.replace(corpus, key=f"{corpus.text_key}{_CLASSES_KEY}{digest}",
+                               word_classes=dict(word_classes))
+
+
+class ClassCoverage(NamedTuple):
+    """How much of a corpus's vocabulary its word classes cover."""
+
+    words: int  # distinct words of the text (runs of letters, lower-cased)
+    classed: int  # of those, the ones with a class
+    listed: int  # words that have a class, whether or not they occur in the text
+    classes: int  # distinct classes
+
+
+def class_coverage(corpus: Corpus) -> ClassCoverage:
+    """Counts for a caption such as "312 of 1,204 distinct words have a class"."""
+    words = set(re.findall(r"[^\W\d_]+", corpus.text.lower()))
+    known = corpus.word_classes or {}
+    return ClassCoverage(words=len(words), classed=len(words & known.keys()), listed=len(known),
+                         classes=len(set(known.values())))
+
+
 _PUNCTUATION = {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk"}
 
 
 def token_class(text: str, word_classes: Mapping[str, str] | None) -> str:
-    """The toy-world class of a token's text when known, else its kind.
+    """The class of a token's text when the corpus knows it, else its kind.
 
     Kinds: "word", "number", "punctuation", "whitespace", "other" (mixed, partial bytes, empty).
     """

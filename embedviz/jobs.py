@@ -24,10 +24,12 @@ from typing import Any
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 STOPPED, FAILED, CANCELLED = "stopped", "failed", "cancelled"  # cancelled: left the queue, never ran
 FINISHED = (DONE, STOPPED, FAILED, CANCELLED)
-# Imported once by the fork server, so each training process starts with torch loaded. A training
-# process also re-runs the main module's file as "__mp_main__" (app.py under `streamlit run`): that
-# must import nothing at module level (tests/test_package.py checks app.py), or it needs preloading.
-PRELOAD = ("embedviz.jobs", "embedviz.training")
+# Imported once by the fork server, so each training process starts with torch loaded. torch._dynamo
+# is imported by the first optimizer a process creates (torch.optim.Optimizer.__init__ is wrapped by
+# torch._disable_dynamo): 2-6 s of CPU and ~70 MiB, paid once here instead of by every training.
+# A training process also re-runs the main module's file as "__mp_main__" (app.py under `streamlit
+# run`): that must import nothing at module level (tests/test_package.py checks app.py).
+PRELOAD = ("embedviz.jobs", "embedviz.training", "torch._dynamo")
 
 
 class QueueFull(ValueError):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import re
@@ -19,6 +20,7 @@ from embedviz import tokens
 from tests.oracles import textbook
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+pytestmark = pytest.mark.usefixtures("trainings_on_a_thread")
 
 
 def fresh(timeout: float = 60) -> AppTest:
@@ -262,33 +264,58 @@ def wait_for_training(at: AppTest, timeout: float = 120) -> AppTest:
     raise AssertionError("training did not finish")
 
 
-def train_tiny(steps: int) -> AppTest:
-    """A page that trained a small model (V 128, d 16, P 8) for `steps` steps."""
-    at = fresh()
-    at.sidebar.select_slider(key="vocab_size").set_value(128).run()
-    at.sidebar.slider(key="dim").set_value(16).run()
-    at.sidebar.slider(key="positions").set_value(8).run()
-    at.slider(key="steps").set_value(steps).run()
+TINY = {"V": "128", "d": "16", "P": "8", "steps": "40"}  # a small model, as link parameters
+
+
+def tiny_page(**params: str) -> AppTest:
+    """A page opened from a link with the tiny model's settings (one run instead of one per slider)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in {**TINY, **params}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def trained_tiny() -> AppTest:
+    """A page that pressed Train with the tiny settings. Trained models are shared by the server's
+    sessions, so every tiny_page() of this module opens with this model's results at once."""
+    at = tiny_page()
     at.button(key="train").click().run()
     assert not at.exception
     return wait_for_training(at)
 
 
-def test_training_flow_tiny():
-    at = train_tiny(40)
-    assert not at.exception, at.exception
+def test_training_flow_tiny(trained_tiny):
+    at = trained_tiny
     figs = figures_of(at)
     assert {"scatter_before", "scatter_after", "loss_final", "pos_before", "pos_after"} <= set(figs)
     assert len(at.metric) == 3
     assert at.dataframe  # nearest neighbours before / after
     # the same settings in a second session reuse the trained model at once
-    other = fresh()
-    for key, value in (("vocab_size", 128),):
-        other.sidebar.select_slider(key=key).set_value(value).run()
-    other.sidebar.slider(key="dim").set_value(16).run()
-    other.sidebar.slider(key="positions").set_value(8).run()
-    other.slider(key="steps").set_value(40).run()
-    assert "scatter_after" in figures_of(other)
+    assert "scatter_after" in figures_of(tiny_page())
+
+
+def test_changing_the_text_does_not_rebuild_the_training_charts(trained_tiny, monkeypatch):
+    from embedviz import figures
+
+    built = []
+    real = figures.embedding_scatter
+
+    @functools.wraps(real)  # the same name: the page's figure cache knows a builder by its name
+    def counted(*args, **kwargs):
+        built.append(kwargs["title"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(figures, "embedding_scatter", counted)
+    at = tiny_page()
+    sentence = at.text_area(key="text").value
+    at.text_area(key="text").input(f"{sentence}\n{sentence}").run()  # new text, the same tokens outlined
+    at.toggle(key="show_wpe").set_value(True).run()
+    assert "scatter_after" in figures_of(at) and "heatmap_wpe" in figures_of(at) and built == []
+    at.sidebar.toggle(key="presentation").set_value(True).run()  # a new style: both maps are rebuilt
+    assert len(built) == 2, built
 
 
 def test_own_bpe_tokenizer():
@@ -336,8 +363,8 @@ def test_bad_link_parameters_are_ignored():
     assert "heatmap_2" in figures_of(at)
 
 
-def test_training_extras_evolution_positions_comparison():
-    at = train_tiny(50)
+def test_training_extras_evolution_positions_comparison(trained_tiny):
+    at = tiny_page()
     figs = figures_of(at)
     assert {"pos_before", "pos_after", "pos_sinusoid", "pos_sinusoid_table"} <= set(figs)
     at.toggle(key="show_evolution").set_value(True).run()

@@ -3,7 +3,6 @@ schemes trained side by side, their loss past P, the RoPE base control, links, a
 whose code prints the numbers shown."""
 from __future__ import annotations
 
-import dataclasses
 import io
 import subprocess
 import sys
@@ -22,18 +21,7 @@ SMALL = {"vocab_size": 128, "dim": 16, "positions": 8}
 STEPS = 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def patient_registry():
-    """A browser's fragment watches a job twice a second; AppTest only reruns the whole page, which takes
-    longer than `abandon_after_s` on a loaded machine and would let the job be stopped as abandoned."""
-    from embedviz import config
-    from embedviz.ui import loaders
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(config, "LOCAL_LIMITS", dataclasses.replace(config.LOCAL_LIMITS, abandon_after_s=600.0))
-        loaders.registry.clear()
-        yield
-    loaders.registry.clear()
+pytestmark = pytest.mark.usefixtures("trainings_on_a_thread")
 
 
 def small_page(params: dict[str, str] | None = None) -> AppTest:

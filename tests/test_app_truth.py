@@ -8,6 +8,7 @@ from tests.oracles import textbook
 from tests.test_app import figures_of, fresh, heatmap_values, messages, texts
 
 
+pytestmark = pytest.mark.usefixtures("trainings_on_a_thread")
 @pytest.mark.parametrize("seed", [0, 3])
 def test_textbook_preset_is_the_tutorial_whatever_tokenizer_was_chosen(seed):
     at = fresh()

@@ -1,10 +1,12 @@
 """Attack surface: uploads. Empty, binary, non-UTF-8, half-emoji, too large and hostile-named files
 end in a message in the sidebar, shown as plain text, and the toy world is used instead; a BOM, a file
 exactly at the limit, long whitespace runs and one repeated character are accepted and the page works.
+A word,class file for an upload is refused with a message naming its line, or gives the class score.
 One page (AppTest, which uploads through Streamlit's own file manager) is shared by the cases."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LIMIT = LOCAL_LIMITS.max_upload_bytes
 HOSTILE_NAME = "[x](https://example.invalid) **b** $y$ :red[z] :smile:.txt"
 SENTENCES = b"The cat sat on the mat. The dog ran to the park.\n"
+pytestmark = pytest.mark.usefixtures("trainings_on_a_thread")
 
 
 def plain(markdown: str) -> str:
@@ -95,3 +98,57 @@ def test_a_hostile_file_name_in_messages_is_escaped():
 
 def test_a_bom_is_not_part_of_the_text():
     assert corpus.from_upload(b"\xef\xbb\xbfhello", filename="b.txt", max_bytes=LIMIT).text == "hello"
+
+
+def upload_classes(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.sidebar.file_uploader(key="upload_classes").set_value((name, data, "text/csv")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_refused_classes_file_says_which_line_and_the_page_keeps_working(page):
+    upload(page, "named.txt", SENTENCES * 4)
+    errors, infos = sidebar_messages(upload_classes(page, HOSTILE_NAME + ".csv", b"cat,animal\ndog;animal\n"))
+    [error] = errors
+    assert plain(error) == (f"{HOSTILE_NAME}.csv, line 2: expected 2 fields (word and class), found 1. The "
+                            "file is read as comma-separated (CSV) from its first row; put one word and its "
+                            "class per line, e.g. cat,animal.")
+    assert not re.search(r"(?<!\\)(\]\(|\*\*|\$|:red\[|:smile:)", error), error
+    assert "The text is used without word classes." in infos
+    assert "Using the toy world instead." not in infos  # the text itself was accepted
+    assert "x.shape = torch.Size" in page.get("plotly_chart")[2].proto.spec
+
+
+def test_a_good_classes_file_is_counted_and_gives_the_class_score_after_training(enc):
+    world = corpus.toy_world(enc, n_sentences=300)
+    rows = "".join(f"{word},{cls}\n" for word, cls in sorted(world.word_classes.items()))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.selectbox(key="corpus").set_value("upload").run()
+    upload(at, "world.txt", world.text.encode())
+    upload_classes(at, "classes.csv", ("word,class\n" + rows).encode())
+    assert [e.value for e in at.sidebar.error] == []
+    cover = corpus.class_coverage(corpus.with_word_classes(world, word_classes=world.word_classes))
+    n_classes = len(set(world.word_classes.values()))
+    assert (f"{cover.classed:,} of the {cover.words:,} distinct words of world.txt have a class "
+            f"(classes.csv: {len(world.word_classes):,} words in {n_classes} classes).") in [
+        plain(c.value) for c in at.sidebar.caption]
+    assert 0 < cover.classed <= cover.words
+
+    at.sidebar.select_slider(key="vocab_size").set_value(128)
+    at.sidebar.slider(key="dim").set_value(16)
+    at.sidebar.slider(key="positions").set_value(8)
+    at.slider(key="steps").set_value(20).run()
+    at.button(key="train").click().run()
+    deadline = time.monotonic() + 120
+    while not any(c.proto.id.endswith("-scatter_after") for c in at.get("plotly_chart")):
+        assert time.monotonic() < deadline, "training did not finish"
+        assert not at.exception and not at.error, (at.exception, at.error)
+        time.sleep(0.5)
+        at.run()
+    labels = [m.label for m in at.metric]
+    assert labels == ["Neighbours sharing a class, before", "… after training", "Chance level"]
+    assert all(0 <= float(m.value) <= 1 for m in at.metric)
+    [scored] = [c.value for c in at.caption if c.value.startswith("Scored: the ")]
+    assert "drawn tokens that have a class in world.txt" in plain(scored)
+    assert not [i.value for i in at.info if "does not know its words' classes" in i.value]

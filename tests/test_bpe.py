@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -12,11 +13,15 @@ import pytest
 from pydoc_data.topics import topics
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+from embedviz import corpus as corpora
 from embedviz.bpe import (
+    DEFAULT_MAX_CHARS,
+    MAX_DISTINCT_BYTES,
     MAX_VOCAB_SIZE,
     MAX_WORD_CHARS,
     VocabTooLarge,
     _byte_decoder,
+    distinct_words_end,
     largest_vocab_size,
     split_examples,
     train_bpe,
@@ -268,3 +273,78 @@ def test_runs_up_to_the_limit_are_not_cut():
     full = train_largest(text)
     assert ("x" * MAX_WORD_CHARS).encode() in {left + right for left, right in full.merges}
     assert "1 run " in full.note
+
+
+def random_text(alphabet: str, n: int, *, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+PRINTABLE = "".join(map(chr, range(33, 127)))
+CJK = "".join(map(chr, range(0x4E00, 0xA000)))
+VARIED = {  # word-less or all-distinct texts: HF's trainer time grows with their distinct words
+    "printable ASCII, no spaces": random_text(PRINTABLE, 20_000),
+    "CJK, no spaces": random_text(CJK, 20_000),
+    "CJK with spaces": random_text(CJK + " " * 2_000, 20_000),
+    "mixed whitespace": random_text(" \t\n\r\u3000\u00a0", 20_000),
+    "random words": random_text("abcdefghijklmnopqrstuvwxyz ", 20_000),
+}
+
+
+def distinct_bytes(text: str) -> int:
+    words = {w for w in re.findall(r"\S{1,%d}|\s{1,%d}" % (MAX_WORD_CHARS, MAX_WORD_CHARS), text)}
+    return sum(len(w.encode()) for w in words)
+
+
+@pytest.mark.parametrize("text", VARIED.values(), ids=VARIED.keys())
+def test_varied_text_is_cut_at_the_distinct_words_budget_and_says_so(text):
+    """Issue 13.3: random word-less uploads took 26-75 s; training now reads only a budget of distinct words."""
+    full = train_largest(text, max_distinct_bytes=5_000)
+    end = full.trained_chars
+    assert 0 < end < len(text) and end == distinct_words_end(text, max_distinct_bytes=5_000)
+    assert distinct_bytes(text[:end]) <= 5_000 < distinct_bytes(text[:end + MAX_WORD_CHARS])
+    assert full.note.startswith(
+        f"Learned from the first {end:,} of the text's 20,000 characters: training is given at most 5,000 bytes of "
+        "distinct words, and this text's words are so varied that they reach that limit there.")
+    assert len(full.merges) < 5_000 and full.vocab_size == 256 + len(full.merges)
+    assert full.merges == train_bpe(text[:end], vocab_size=full.vocab_size).merges  # what it says it learned
+    assert full.encoding.decode(encode(full.encoding, text)) == text
+
+
+def test_the_issues_random_cjk_upload_trains_on_its_first_130_words():
+    """300,000 random CJK characters: one run cut into 256-character words of 768 bytes; 130 fit 100,000."""
+    text = random_text(CJK, 300_000)
+    full = train_largest(text)
+    assert MAX_DISTINCT_BYTES == 100_000 and full.trained_chars == 130 * MAX_WORD_CHARS == 33_280
+    assert full.note.startswith("Learned from the first 33,280 of the text's 300,000 characters: training is given "
+                                "at most 100,000 bytes of distinct words")
+    assert full.vocab_size <= MAX_VOCAB_SIZE and len(full.merges) == full.vocab_size - 256
+
+
+def test_prose_is_not_cut_by_the_distinct_words_budget():
+    text = corpora.python_docs().text[:DEFAULT_MAX_CHARS]
+    assert len(text) > 400_000 and distinct_words_end(text, max_distinct_bytes=MAX_DISTINCT_BYTES) == len(text)
+    assert distinct_bytes(text) < 0.9 * MAX_DISTINCT_BYTES
+
+
+def test_a_text_cut_by_both_bounds_names_the_tighter_one():
+    text = random_text(PRINTABLE + " " * 10, 30_000)
+    assert train_largest(text, max_chars=10_000, max_distinct_bytes=10**6).note == (
+        "Learned from the first 10,000 of the text's 30,000 characters.")
+    assert train_largest(text, max_chars=10_000, max_distinct_bytes=2_000).note.startswith("Learned from the first ")
+    assert train_largest(text, max_chars=10_000, max_distinct_bytes=2_000).trained_chars < 10_000
+
+
+def test_a_non_positive_budget_is_refused():
+    with pytest.raises(ValueError, match="max_distinct_bytes must be at least 1"):
+        train_largest("abc", max_distinct_bytes=0)
+
+
+def test_training_runs_on_one_thread_unless_told_otherwise():
+    code = "import os, embedviz.bpe; print(os.environ['TOKENIZERS_PARALLELISM'])"
+    env = {k: v for k, v in os.environ.items() if k != "TOKENIZERS_PARALLELISM"}
+    root = Path(__file__).parents[1]
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, env=env, cwd=root, capture_output=True, text=True, check=True).stdout == "false\n"
+    told = {**env, "TOKENIZERS_PARALLELISM": "true"}
+    assert subprocess.run(run, env=told, cwd=root, capture_output=True, text=True, check=True).stdout == "true\n"

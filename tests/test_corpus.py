@@ -5,17 +5,23 @@ import re
 
 import pytest
 
+from embedviz import figures
 from embedviz.corpus import (
     CLASSROOM_SENTENCE,
+    MAX_WORD_CLASSES,
     ORDER_TEMPLATES,
     TEMPLATES,
     WORDS,
+    ClassCoverage,
     Corpus,
+    class_coverage,
     from_upload,
     order_world,
     python_docs,
     token_class,
     toy_world,
+    with_word_classes,
+    word_classes_from_upload,
 )
 
 
@@ -209,3 +215,99 @@ def test_token_class(text, expected):
 def test_token_class_without_classes():
     assert token_class(" cat", None) == "word"
     assert token_class(" cat", {}) == "word"
+
+
+def classes_of(data: bytes, *, max_bytes: int = 1000) -> dict[str, str]:
+    return word_classes_from_upload(data, filename="pets.csv", max_bytes=max_bytes)
+
+
+@pytest.mark.parametrize("data", [
+    b"cat,animal\ndog,animal\nred,colour\n",
+    b"word,class\ncat,animal\ndog,animal\nred,colour\n",
+    b"\xef\xbb\xbfWord,Class\r\n\r\n Cat , animal\r\nDOG,animal\r\n  \r\nred,colour",
+    b"word\tclass\ncat\tanimal\ndog\tanimal\nred\tcolour\n",
+    b"cat\tanimal\ndog\tanimal\ncat\tanimal\nred\tcolour\n",
+], ids=["csv", "csv-header", "bom-crlf-blank-lines-case", "tsv-header", "tsv-repeated-row"])
+def test_word_classes_from_csv_or_tsv(data):
+    assert classes_of(data) == {"cat": "animal", "dog": "animal", "red": "colour"}
+
+
+def test_word_classes_read_the_delimiter_the_file_uses():
+    assert classes_of(b'",",punctuation\n"a,b",pair\n') == {",": "punctuation", "a,b": "pair"}
+    assert classes_of(b'"\tquote\na,b\tpair\n') == {'"': "quote", "a,b": "pair"}  # TSV: no quoting
+
+
+LINE_ERRORS = [
+    ("not-utf8", "cat,animal\ncaf\xe9,drink\n".encode("latin-1"),
+     "pets.csv, line 2: not UTF-8 text (byte 14 cannot be decoded). Save the file as UTF-8 (\"CSV UTF-8\" in a "
+     "spreadsheet) and upload it again."),
+    ("three-fields", b"cat,animal\n\ndog,animal,pet\n",
+     "pets.csv, line 3: expected 2 fields (word and class), found 3. The file is read as comma-separated (CSV) "
+     "from its first row; put one word and its class per line, e.g. cat,animal."),
+    ("tsv-then-comma", b"cat\tanimal\ndog,animal\n",
+     "pets.csv, line 2: expected 2 fields (word and class), found 1. The file is read as tab-separated (TSV) "
+     "from its first row; put one word and its class per line, e.g. cat,animal."),
+    ("one-field", b"cat;animal\n",
+     "pets.csv, line 1: expected 2 fields (word and class), found 1. The file is read as comma-separated (CSV) "
+     "from its first row; put one word and its class per line, e.g. cat,animal."),
+    ("bad-quotes", b'cat,animal\n"dog,animal\n',
+     "pets.csv, line 2: cannot be read as comma-separated (CSV) (unexpected end of data). Check its quotes."),
+    ("empty-word", b"cat,animal\n  ,animal\n",
+     "pets.csv, line 2: the word is empty; give a word before the class."),
+    ("empty-class", b"cat, \n",
+     "pets.csv, line 1: the class of 'cat' is empty; give it a class or remove the line."),
+    ("two-classes", b"Cat,animal\ndog,animal\ncat,pet\n",
+     "pets.csv, line 3: 'cat' has the class 'pet' here but 'animal' on line 1 (words are compared in lower "
+     "case); give each word one class."),
+    ("reserved-class", b"cat,animal\nzzz,other\n",
+     "pets.csv, line 2: 'other' is the name the maps use for tokens without a class; call the class something "
+     "else, or remove the line to leave the word without a class."),
+    ("too-many-classes", "".join(f"w{i},c{i}\n" for i in range(MAX_WORD_CLASSES + 1)).encode(),
+     f"pets.csv, line {MAX_WORD_CLASSES + 1}: 'c{MAX_WORD_CLASSES}' would be class number {MAX_WORD_CLASSES + 1}; "
+     f"the maps tell at most {MAX_WORD_CLASSES} classes apart (each gets its own marker shape). "
+     "Merge some classes."),
+    ("no-rows", b"\n \n\t\n", "pets.csv has no rows; put one word and its class per line, e.g. cat,animal."),
+    ("header-only", b"word,class\n",
+     "pets.csv has a header but no rows; add one word and its class per line, e.g. cat,animal."),
+    ("too-large", b"cat,animal\n" * 92, "pets.csv is 1,012 bytes; the limit is 1,000. Upload a shorter list."),
+]
+
+
+@pytest.mark.parametrize("data, message", [e[1:] for e in LINE_ERRORS], ids=[e[0] for e in LINE_ERRORS])
+def test_word_class_file_errors(data, message):
+    with pytest.raises(ValueError) as refused:
+        classes_of(data, max_bytes=1000)
+    assert str(refused.value) == message
+
+
+def test_the_class_limit_is_what_the_maps_tell_apart():
+    names = [f"c{i}" for i in range(MAX_WORD_CLASSES)]
+    assert len(classes_of("".join(f"w{i},{c}\n" for i, c in enumerate(names)).encode())) == MAX_WORD_CLASSES
+    colours = figures.class_colors(names, style=figures.style())
+    shapes = figures.class_symbols(colours)
+    assert len(set(shapes.values())) == MAX_WORD_CLASSES  # one shape each: colour is never the only cue
+    more = figures.class_symbols(figures.class_colors([*names, "one more"], style=figures.style()))
+    assert len(set(more.values())) == MAX_WORD_CLASSES  # a 17th class would repeat a shape
+
+
+def test_with_word_classes_keeps_the_text_and_changes_the_key():
+    plain = from_upload(b"The cat sat. The dog ran. Red!", filename="notes.txt", max_bytes=100)
+    classed = with_word_classes(plain, word_classes={"cat": "animal", "dog": "animal", "fish": "animal"})
+    assert (classed.text, classed.title) == (plain.text, plain.title) and plain.word_classes is None
+    assert classed.key.startswith(plain.key + "+classes:") and classed.key != plain.key
+    other = with_word_classes(plain, word_classes={"cat": "animal", "dog": "pet"})
+    assert len({plain.key, classed.key, other.key}) == 3
+    assert with_word_classes(plain, word_classes={"dog": "animal", "cat": "animal", "fish": "animal"}) == classed
+    assert token_class(" Cat", classed.word_classes) == "animal"
+    assert token_class(" sat", classed.word_classes) == "word"
+    assert class_coverage(classed) == ClassCoverage(words=6, classed=2, listed=3, classes=1)
+
+
+def test_classes_change_the_key_but_not_the_text_key(enc):
+    from embedviz import corpus as corpora
+
+    base = corpora.toy_world(enc, n_sentences=20)
+    one = corpora.with_word_classes(base, word_classes={"cat": "animal"})
+    two = corpora.with_word_classes(one, word_classes={"cat": "pet"})
+    assert len({base.key, one.key, two.key}) == 3
+    assert base.text_key == one.text_key == two.text_key == base.key

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
 from embedviz.corpus import toy_world
 from embedviz.neighbours import chance_agreement, knn_agreement
 from embedviz.positional import sinusoidal_positions
+from embedviz.model import TinyGPT
 from embedviz.training import LossPoint, Progress, Snapshot, train
+from embedviz.vocab import Vocab
 from tests.oracles import make_tables
 
 SMALL = ModelConfig(embedding=EmbeddingConfig(vocab_size=16, dim=8, positions=8, seed=3), n_layer=1, n_head=2)
@@ -157,6 +160,33 @@ def test_training_organises_the_toy_world(enc):
     after = knn_agreement(result.snapshots[-1].wte, labels)
     assert before < 0.4 and before < 2 * chance_agreement(labels)
     assert after > 0.6
+
+
+@pytest.fixture(scope="module")
+def toy_ids(enc) -> np.ndarray:
+    return np.asarray(enc.encode(toy_world(enc, n_sentences=600).text), dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_untrained_model_starts_above_guessing_uniformly(enc, toy_ids, seed):
+    """A8: the loss curve's step 0 sits above ln V. The untrained model's logits are random, not equal
+    (standard deviation ~1 over the vocabulary, see TinyGPT's head scale), and random guesses cost more
+    than uniform ones: measured with the page's defaults on the toy world, about ln V + 0.6."""
+    cfg = ModelConfig(embedding=dataclasses.replace(EmbeddingConfig(), seed=seed))
+    V, P = cfg.embedding.vocab_size, cfg.embedding.positions
+    rows = Vocab.build(enc, V, reference_ids=toy_ids).rows(toy_ids)
+    result = train(cfg, TrainConfig(steps=1), rows, device="cpu")
+    first = result.history[0]
+    assert first.step == 0
+    assert np.log(V) + 0.3 < first.train_loss < np.log(V) + 1.0
+    assert np.log(V) + 0.3 < first.held_out_loss < np.log(V) + 1.0
+
+    untrained = TinyGPT(cfg).eval()
+    x = torch.from_numpy(rows[: 4 * P].reshape(4, P))  # (4, P)
+    with torch.no_grad():
+        logits, _ = untrained(x)  # (4, P, V)
+    spread = logits.std(dim=-1)  # (4, P): 0 would be guessing uniformly
+    assert 0.8 < float(spread.mean()) < 1.3
 
 
 def test_cpu_threads_are_restored():

@@ -47,6 +47,15 @@ def uploaded_corpus(data: bytes, filename: str) -> Corpus:
     return corpora.from_upload(data, filename=filename, max_bytes=limits().max_upload_bytes)
 
 
+@st.cache_resource(show_spinner="Reading the word classes…", max_entries=4, hash_funcs=HASH)
+def classed_corpus(corpus: Corpus, data: bytes, filename: str) -> tuple[Corpus, corpora.ClassCoverage]:
+    """The corpus with an uploaded word,class file's classes (keyed by the corpus and the file's bytes and
+    name), and how many of its words they cover."""
+    classes = corpora.word_classes_from_upload(data, filename=filename, max_bytes=limits().max_upload_bytes)
+    classed = corpora.with_word_classes(corpus, word_classes=classes)
+    return classed, corpora.class_coverage(classed)
+
+
 @st.cache_resource(show_spinner="Tokenising the corpus…", max_entries=8, hash_funcs=HASH)
 def corpus_ids(enc: tiktoken.Encoding, corpus: Corpus) -> np.ndarray:
     """(N,) token ids of the whole corpus."""

@@ -22,7 +22,7 @@ def session_id() -> str:
 
 
 def run_key(model_cfg: ModelConfig, train_cfg: TrainConfig, sel: Selection) -> str:
-    return training.run_key(model_cfg, train_cfg, data_key=f"{sel.corpus.key}|{sel.enc.name}")
+    return training.run_key(model_cfg, train_cfg, data_key=f"{sel.corpus.text_key}|{sel.enc.name}")
 
 
 def find(model_cfg: ModelConfig, train_cfg: TrainConfig, sel: Selection) -> jobs.Job | None:
@@ -49,7 +49,7 @@ def training_configs(cfg: EmbeddingConfig) -> tuple[ModelConfig, TrainConfig]:
 def comparison_key(model_cfg: ModelConfig, train_cfg: TrainConfig, sel: Selection, kinds: Sequence[str]) -> str:
     """A comparison is keyed by the schemes and the settings they share (not the scheme chosen for Train)."""
     shared = comparison.scheme_config(model_cfg, kinds[0])
-    return training.run_key(shared, train_cfg, data_key=f"{sel.corpus.key}|{sel.enc.name}|schemes:{','.join(kinds)}")
+    return training.run_key(shared, train_cfg, data_key=f"{sel.corpus.text_key}|{sel.enc.name}|schemes:{','.join(kinds)}")
 
 
 def find_comparison(model_cfg: ModelConfig, train_cfg: TrainConfig, sel: Selection,

@@ -10,7 +10,7 @@ import tiktoken
 from embedviz import bpe, tokens
 from embedviz import vocab as vocabs
 from embedviz.config import BPE, CORPORA, ENCODINGS, EmbeddingConfig, Limits, hosted
-from embedviz.corpus import Corpus
+from embedviz.corpus import MAX_WORD_CLASSES, Corpus
 from embedviz.ui import charts, loaders, state, text
 
 BPE_DESCRIPTION = "your own, from the corpus"
@@ -119,12 +119,37 @@ def corpus_controls(kind: str, encoding_name: str, lim: Limits) -> Corpus:
             sb.info("Choose a .txt file; until then the toy world is used.")
         else:
             try:
-                return loaders.uploaded_corpus(upload.getvalue(), upload.name)
+                corpus = loaders.uploaded_corpus(upload.getvalue(), upload.name)
             except ValueError as exc:
                 sb.error(upload_message(exc))
                 sb.info("Using the toy world instead.")
+            else:
+                return class_controls(corpus, lim)
         kind = "toy"
     return loaders.built_in_corpus(kind, encoding_name)
+
+
+def class_controls(corpus: Corpus, lim: Limits) -> Corpus:
+    """An optional word,class file for an accepted upload; a refused one leaves the corpus without classes."""
+    sb = st.sidebar
+    upload = sb.file_uploader(
+        "Word classes (optional): a CSV or TSV of word,class", type=["csv", "tsv", "txt"], key="upload_classes",
+        help=f"One word and its class per line, such as `cat,animal`, with an optional header line `word,class`; "
+             f"at most {MAX_WORD_CLASSES} classes and {lim.max_upload_bytes // 1000:,} kB. The maps colour these "
+             "words by class and score whether neighbours share one.")
+    if upload is None:
+        return corpus
+    try:
+        classed, cover = loaders.classed_corpus(corpus, upload.getvalue(), upload.name)
+    except ValueError as exc:
+        sb.error(upload_message(exc))
+        sb.info("The text is used without word classes.")
+        return corpus
+    words = f"{cover.listed:,} word" + ("" if cover.listed == 1 else "s")
+    classes = f"{cover.classes:,} class" + ("" if cover.classes == 1 else "es")
+    sb.caption(f"{cover.classed:,} of the {cover.words:,} distinct words of {text.literal(corpus.title)} have a "
+               f"class ({text.literal(upload.name)}: {words} in {classes}).")
+    return classed
 
 
 def upload_message(exc: ValueError) -> str:

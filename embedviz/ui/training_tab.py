@@ -106,8 +106,9 @@ def results(job: jobs.Job, sel: Selection, vocab: Vocab, batch: explorer.Batch |
                    f"(of {view.rows.size:,} drawn), each by the share of its 5 nearest neighbours among those "
                    f"{view.n_scored:,} (cosine, in all d dimensions, not in the 2-D picture) with the same class.")
     elif sel.corpus.word_classes:
-        st.info("Too few of the drawn tokens have a class to score how well classes cluster: "
-                "raise the vocabulary size.")
+        st.info(f"Too few of the drawn tokens have a class to score how well classes cluster ({view.n_scored:,} "
+                f"of {view.rows.size:,}): raise the vocabulary size"
+                + (", or give more of the corpus's words a class." if sel.corpus.key != sel.corpus.text_key else "."))
     else:
         st.info("This corpus does not know its words' classes, so no class score is shown (colours are token "
                 "kinds: word, number, punctuation).")
