@@ -117,6 +117,28 @@ def plain_bare(text: str, cfg: EmbeddingConfig, enc: Any) -> Any:
     return wte(torch.tensor([ids])) + wpe(torch.arange(len(ids)))  # (1, T, d)
 
 
+def tokenising_rows(enc: Any, *, repeats: int) -> list[Row]:
+    """tokens.encode (blocks and whitespace runs cut so tiktoken's regex never backtracks too far) beside
+    tiktoken on 2 MB of prose, and our own BPE trained on the worst upload the hosted limits allow."""
+    import random
+    from pydoc_data.topics import topics
+
+    from embedviz import bpe, tokens
+
+    prose = ("\n".join(topics.values()) * 5)[:2_000_000] + " " * 40_000 + "tail"
+    ours, plain = [], []
+    for _ in range(repeats):  # taking turns
+        ours += timed(lambda: tokens.encode(enc, prose), repeats=1)
+        plain += timed(lambda: enc.encode(prose, disallowed_special=()), repeats=1)
+    rng = random.Random(0)
+    cjk = "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(300_000))  # no two words alike
+    trained = timed(lambda: bpe.train_largest(cjk), repeats=1)
+    return [Row("explorer", "tokenise 2 MB of prose (tokens.encode vs tiktoken's encode)", median(ours),
+                median(plain)),
+            Row("explorer", "own BPE on 300,000 random CJK characters (the worst hosted upload)", trained[0],
+                note="training reads at most bpe.MAX_DISTINCT_BYTES of distinct words")]
+
+
 def explorer_settings() -> dict[str, dict]:
     from embedviz.corpus import CLASSROOM_SENTENCE
 
@@ -153,7 +175,7 @@ def explorer_section(*, quick: bool, env: dict) -> tuple[list[Row], dict]:
             bare[name]["ours_s"] += timed(lambda: ours_bare(s["text"], cfg, world.enc, vocab), repeats=1)
             bare[name]["plain_s"] += timed(lambda: plain_bare(s["text"], cfg, world.enc), repeats=1)
 
-    rows = []
+    rows = tokenising_rows(world.enc, repeats=repeats)
     labels = {"d": "moving d (table regenerated)", "P": "moving P (table cached)",
               "text": "changing the text (table cached)"}
     for name, s in settings.items():

@@ -6,7 +6,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -255,12 +254,11 @@ def test_the_note_says_what_was_left_out():
     "\u3000" * 333_333 + "x",
     "start " + "ab" * 1000 + " end " + "-" * 5000,
 ], ids=["200k a", "150k é", "1M spaces", "1M tabs", "333k U+3000", "two long runs"])
-def test_long_runs_train_in_seconds_and_say_so(text):
-    """Issue 13.3: one-character uploads took 40-351 s; HF's trainer is quadratic in a word's length."""
-    started = time.perf_counter()
+def test_long_runs_are_cut_into_bounded_words_and_say_so(text):
+    """Issue 13.3: one-character uploads took 40-351 s; HF's trainer is quadratic in a word's length
+    (the time it takes now is measured by the benchmark, not here)."""
     full = train_largest(text)
     ids = encode(full.encoding, text)
-    assert time.perf_counter() - started < 5.0
     assert full.encoding.decode(ids) == text
     assert max(len(left + right) for left, right in full.merges) <= MAX_WORD_CHARS * 4  # bytes of <= 256 chars
     assert f"cut into words of {MAX_WORD_CHARS}" in full.note
