@@ -36,7 +36,7 @@ app: check
 
 # two workers: the AppTest files are CPU-bound and the machine has two cores
 test: setup
-	$(PY) -m pytest -q -n 2 --durations=10 --ignore=tests/browser
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=10 --ignore=tests/browser
 
 browser-setup: setup
 	@missing=$$(for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -123,7 +123,7 @@ def browser_section(*, quick: bool, env: dict[str, str]) -> tuple[list[Row], dic
                 f"of it in JS, load event at {_nav_median(r, 'load_event_s'):.1f} s ({who})"
                 for who, r in (("ours", ours), ("plain", plain)))),
         Row("browser", "Train pressed -> both scatter plots drawn (fresh server)", ours.get("train_to_scatter_s"),
-            plain.get("train_to_scatter_s"),
+            plain.get("train_to_scatter_s"), target="train_to_maps",
             note="" if ours.get("training_s") is None else
             f"of which training {ours['training_s']:.1f} s (the page's own figure); plain: 300-step plain "
             "loop + 2 umap-learn fits" + (" (skipped in --quick)" if quick else "")),

@@ -183,12 +183,13 @@ def explorer_section(*, quick: bool, env: dict) -> tuple[list[Row], dict]:
         for change, label in labels.items():
             o, p = median(ours[name][change]), median(plain[name][change])
             large = name == "large"
-            rows.append(Row("explorer", f"{name} ({where}): rerun after {label}", o, p,
-                            target="large_rerun" if large else ""))
+            target = ("default_rerun" if not large else "large_regenerated" if change == "d" else "large_rerun")
+            rows.append(Row("explorer", f"{name} ({where}): rerun after {label}", o, p, target=target))
         if name == "default":
             rows.append(Row("explorer", f"{name}, model trained: rerun after changing the text", median(trained),
-                            note="the training results (12 charts, neighbours) are redrawn on every rerun; "
-                                 "the plain page has no training"))
+                            target="trained_rerun",
+                            note="the training charts are built once per result and reused; the plain page has "
+                                 "no training"))
         rows.append(Row("explorer", f"{name}: bare from_text + tables + embed vs textbook",
                         median(bare[name]["ours_s"]), median(bare[name]["plain_s"])))
     details = {"settings": settings, "repeats": repeats,

@@ -177,7 +177,7 @@ def load_section(*, quick: bool, env: dict[str, str]) -> tuple[list[Row], dict]:
             unit="count", note="slowest " + (f"{max(changes.values()):.1f} s" if changes else "–")
             + "; the plain page has no settings to change"),
         Row("load", f"Train ({TRAIN_STEPS} steps) -> both scatter plots, {n - 1} others busy",
-            ours.get("changed_s", {}).get(0), note=ours.get("training_reported") or ""),
+            ours.get("changed_s", {}).get(0), target="train_to_maps_loaded", note=ours.get("training_reported") or ""),
         Row("load", f"server + child processes: peak of summed PSS, {n} visitors", ours["tree_peak_pss_mib"],
             plain["tree_peak_pss_mib"], unit="MiB", target="tree_memory",
             note="PSS at the peak: " + ", ".join(f"{who} {v:.0f}" for who, v in ours["tree_pss_at_peak_mib"].items())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import functools
 import gzip
 import hashlib
 import importlib.metadata
@@ -78,12 +79,12 @@ def load_encoding(name: str, *, timeout: float = _DOWNLOAD_TIMEOUT_S) -> tiktoke
         failed = _failed.get(name)
         if failed and time.monotonic() - failed[0] < _RETRY_AFTER_S:
             raise EncodingUnavailable(failed[1])
-    if name == "o200k_base":
-        future = _pool.submit(o200k_base)
-    else:
-        future = _pool.submit(tiktoken.get_encoding, _OFFLINE_TWINS.get(name, name))
+    load = o200k_base if name == "o200k_base" else functools.partial(tiktoken.get_encoding,
+                                                                      _OFFLINE_TWINS.get(name, name))
     try:
-        enc = future.result(timeout=timeout)
+        # a file inside an installed package takes as long as it takes (seconds on a busy machine);
+        # only a download is given up after `timeout`
+        enc = load() if name in OFFLINE else _pool.submit(load).result(timeout=timeout)
     except concurrent.futures.TimeoutError:
         reason = f"downloading its rank file took longer than {timeout:.0f} s"
         enc = None

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from embedviz import tokens
 from tests.oracles import textbook
+from tests.test_snippet import run_snippet
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 pytestmark = pytest.mark.usefixtures("trainings_on_a_thread")
@@ -102,9 +100,7 @@ def test_shown_code_prints_the_numbers_shown():
     at = fresh()
     at.text_area(key="text").input("The cat sat on the mat.\nA dog!").run()
     code = at.get("code")[0].value
-    probe = code + "\nimport numpy, sys\nnumpy.save(sys.stdout.buffer, x[0].detach().numpy())\n"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=120)
-    ran = np.load(io.BytesIO(out.stdout[out.stdout.index(b"\x93NUMPY"):]))
+    ran = run_snippet(code)["x"][0].detach().numpy()
     shown = heatmap_values(at, 2)
     assert shown.shape == ran.shape
     np.testing.assert_allclose(shown, ran, rtol=0, atol=1e-6)

@@ -3,9 +3,6 @@ schemes trained side by side, their loss past P, the RoPE base control, links, a
 whose code prints the numbers shown."""
 from __future__ import annotations
 
-import io
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -16,6 +13,7 @@ from embedviz import comparison, corpus, export, tokens, training
 from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
 from embedviz.vocab import Vocab
 from tests.test_app import APP, array, figures_of, messages, texts
+from tests.test_snippet import run_snippet
 
 SMALL = {"vocab_size": 128, "dim": 16, "positions": 8}
 STEPS = 20
@@ -164,7 +162,7 @@ def test_no_scheme_chosen_is_a_message(compared):
     at.multiselect(key="compare_kinds").set_value(["learned", "rope"]).run()
 
 
-def test_trained_sentence_matches_its_code_run_on_the_model_file(compared, tmp_path):
+def test_trained_sentence_matches_its_code_run_on_the_model_file(compared, tmp_path, monkeypatch):
     at = compared
     at.toggle(key="trained_sentence").set_value(True).run()
     assert not at.exception, at.exception
@@ -179,10 +177,9 @@ def test_trained_sentence_matches_its_code_run_on_the_model_file(compared, tmp_p
     model_cfg, train_cfg = small_configs()
     result = training.train(model_cfg, train_cfg, rows_of_order_corpus(128))
     (tmp_path / "embedviz-model.safetensors").write_bytes(export.model_safetensors(result.model, metadata={}))
-    probe = code + "\nimport numpy, sys\nnumpy.savez(sys.stdout.buffer, " + ", ".join(
-        f"{n}_{w}={n}_{w}.numpy()" for n in ("tok", "pos", "x") for w in ("before", "after")) + ")\n"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=120, cwd=tmp_path)
-    ran = np.load(io.BytesIO(out.stdout[out.stdout.index(b"PK\x03\x04"):]))
+    monkeypatch.chdir(tmp_path)  # the code opens the file by its download name
+    namespace = run_snippet(code)
+    ran = {f"{n}_{w}": namespace[f"{n}_{w}"].numpy() for n in ("tok", "pos", "x") for w in ("before", "after")}
     for key in keys:
         np.testing.assert_allclose(shown[key], ran[key.removeprefix("mine_")], rtol=0, atol=1e-6)
     # the cosine readout: the two chosen tokens' wte rows

@@ -1,36 +1,23 @@
 """The package outside embedviz/ui/ runs without any UI: no Streamlit, and no umap until a projection
 is asked for; app.py is only an entry point; nothing untrusted is ever unpickled or evaluated."""
 import ast
-import json
-import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
-import embedviz
+import pytest
+
+from tests import fresh
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = sorted(m.name for m in pkgutil.iter_modules(embedviz.__path__) if m.name != "ui")
 
 
+@pytest.mark.xdist_group("fresh")  # one worker runs the fresh interpreter for both
 def test_core_modules_import_without_streamlit_or_umap():
-    # one fresh interpreter imports the modules one by one; a forbidden module is blamed on the import
-    # that first brought it in
-    code = (
-        "import importlib, json, sys\n"
-        "forbidden = ('streamlit', 'umap', 'numba')\n"
-        "blamed = {}\n"
-        f"for name in {CORE!r}:\n"
-        "    importlib.import_module('embedviz.' + name)\n"
-        "    new = [m for m in forbidden if m in sys.modules and m not in sum(blamed.values(), [])]\n"
-        "    if new:\n"
-        "        blamed[name] = new\n"
-        "print(json.dumps(blamed))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         timeout=120)
-    assert len(CORE) >= 15 and "projection" in CORE
-    assert json.loads(out.stdout) == {}
+    # one fresh interpreter imports them one by one; a forbidden module is blamed on the import that
+    # first brought it in
+    assert len(fresh.CORE) >= 15 and "projection" in fresh.CORE
+    assert fresh.report()["blamed"] == {}
 
 
 def test_only_the_ui_package_imports_streamlit():

@@ -4,8 +4,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -15,8 +13,8 @@ from sklearn.manifold import trustworthiness
 
 from embedviz.config import ProjectionConfig
 from embedviz.projection import Projection, align, main, numba_cache_dir, project, warm_up
+from tests import fresh
 
-REPO = Path(__file__).resolve().parents[1]
 # umap-learn's notices about the precomputed metric; projection.py silences them once per process,
 # but pytest resets warning filters for every test
 pytestmark = pytest.mark.filterwarnings("ignore:using precomputed metric", "ignore:precomputed_knn")
@@ -36,15 +34,6 @@ def knn_agreement_2d(xy: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     return float((labels[nearest] == labels[:, None]).mean())
 
 
-def run_python(code: str) -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def warm() -> None:
     """Pay umap's import and numba loading once (compiled code comes from the on-disk cache)."""
@@ -55,14 +44,6 @@ def warm() -> None:
 def clustered() -> tuple[np.ndarray, np.ndarray, Projection]:
     x, labels = blobs()
     return x, labels, project(x)
-
-
-def test_import_does_not_load_umap_or_numba() -> None:
-    out = run_python(
-        "import sys, embedviz.projection; "
-        "print(sorted(m for m in ('umap', 'numba', 'pynndescent') if m in sys.modules))"
-    )
-    assert out == "[]"
 
 
 def test_shape_dtype_and_method(clustered) -> None:
@@ -86,13 +67,10 @@ def test_same_seed_same_map_and_other_seed_differs(clustered) -> None:
     assert not np.allclose(project(x, cfg=ProjectionConfig(seed=1)).xy, proj.xy)
 
 
+@pytest.mark.xdist_group("fresh")  # one worker runs the fresh interpreter for both
 def test_same_map_in_a_fresh_process(clustered) -> None:
-    x, _, proj = clustered
-    digest = run_python(
-        "import hashlib; from tests.test_projection import blobs; from embedviz.projection import project; "
-        "print(hashlib.sha256(project(blobs()[0]).xy.tobytes()).hexdigest())"
-    )
-    assert digest == hashlib.sha256(proj.xy.tobytes()).hexdigest()
+    _, _, proj = clustered
+    assert fresh.report()["projection_sha256"] == hashlib.sha256(proj.xy.tobytes()).hexdigest()
 
 
 def test_no_rows_is_an_error() -> None:
