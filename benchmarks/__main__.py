@@ -1,7 +1,7 @@
-"""`python -m benchmarks [--quick] [--only SECTIONS] [--json PATH]`: runs the sections in order, prints
-one table (ours, plain, plain/ours, target) with the load average, and writes every number, with the
-machine it ran on, to JSON. Figures are printed, never asserted; a section whose tools are missing
-(Chromium, Playwright) is skipped with the reason."""
+"""`python -m benchmarks [--quick] [--only SECTIONS] [--json PATH] [--class-seconds S]`: runs the
+sections in order, prints one table (ours, plain, plain/ours, target) with the load average, and writes
+every number, with the machine it ran on, to JSON. Figures are printed, never asserted; a section whose
+tools are missing (Chromium, Playwright) is skipped with the reason."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .browser import browser_section
+from .classroom import CLASS_S, classroom_section
 from .explorer import explorer_section
 from .harness import ARTIFACTS, ROOT
 from .load import load_section
@@ -30,9 +31,11 @@ SECTIONS: dict[str, Callable[..., tuple[list[Row], dict]]] = {
     "browser": browser_section,
     "load": load_section,
     "memory": memory_section,
+    "classroom": classroom_section,
 }
 # CI runs --quick after both test tiers, inside a 10-minute budget: the 10-visitor load section and the
-# memory section (minutes each on 2 cores) run in the full benchmark and on request (--only load,memory)
+# memory and classroom sections (minutes each on 2 cores) run in the full benchmark and on request
+# (--only load,memory,classroom)
 QUICK_SECTIONS = ("projection", "training", "explorer", "browser")
 
 
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None,
                         help=f"comma-separated sections to run, from {', '.join(SECTIONS)} (default: all; "
                              f"with --quick: {', '.join(QUICK_SECTIONS)})")
+    parser.add_argument("--class-seconds", type=float, default=CLASS_S,
+                        help=f"how long the classroom section's sessions move sliders (default {CLASS_S:.0f})")
     args = parser.parse_args(argv)
     try:
         chosen = parse_sections(args.only or ",".join(QUICK_SECTIONS if args.quick else SECTIONS))
@@ -82,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"section {name} (load average {os.getloadavg()[0]:.2f})")
         t0 = time.perf_counter()
         try:
-            rows, details = SECTIONS[name](quick=args.quick, env=env)
+            extra = {"class_s": args.class_seconds} if name == "classroom" else {}
+            rows, details = SECTIONS[name](quick=args.quick, env=env, **extra)
         except Exception as exc:  # one broken section still leaves the others' figures
             traceback.print_exc()
             first_line = (str(exc).splitlines() or [""])[0][:120]

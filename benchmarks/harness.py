@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,18 @@ def healthy(url: str, *, timeout: float = 2) -> bool:
         return False
 
 
-def start_server(*, script: Path = APP, env: dict[str, str] | None = None, timeout_s: float = 120) -> Server:
+def start_server(*, script: Path = APP, env: dict[str, str] | None = None, timeout_s: float = 120,
+                 prefix: Sequence[str] = ()) -> Server:
     """`streamlit run script` on a free 127.0.0.1 port, logging to artifacts/streamlit-<port>.log;
     returns once /_stcore/health answers. The server gets a process group of its own, so that
-    stop_server also ends what it forked (the training fork server and its children)."""
+    stop_server also ends what it forked (the training fork server and its children). `prefix` goes
+    before the command, e.g. ("taskset", "-c", "0") to pin the server and its children to one core."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log = ARTIFACTS / f"streamlit-{port}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
+            [*prefix, sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
              "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=ROOT, env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import re
 import time
@@ -299,7 +298,6 @@ def test_changing_the_text_does_not_rebuild_the_training_charts(trained_tiny, mo
     built = []
     real = figures.embedding_scatter
 
-    @functools.wraps(real)  # the same name: the page's figure cache knows a builder by its name
     def counted(*args, **kwargs):
         built.append(kwargs["title"])
         return real(*args, **kwargs)

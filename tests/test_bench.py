@@ -15,7 +15,7 @@ import pytest
 from benchmarks import harness
 from benchmarks.__main__ import main, parse_sections
 from benchmarks.browser import browser_section
-from benchmarks.classroom import Sighting, class_plan, classroom_rows, percentile, spread
+from benchmarks.classroom import Sighting, class_plan, classroom_rows, cpu_seconds, percentile, spread
 from benchmarks.explorer import PLAIN_EXPLORER, ours_bare, plain_bare
 from benchmarks.projection import blob_pair
 from benchmarks.report import TARGETS, Report, Row, format_table, format_value, median, skipped
@@ -285,18 +285,22 @@ def test_classroom_rows_report_what_the_sessions_saw():
     out = {"sessions": [_session(0, 0, seen_s={"queued": 5.0, "starting": 2.0}),
                         _session(1, 0, joined=True, pressed=0, seen_s={"starting": 1.0}),
                         _session(2, 1, seen_s={"queued": 12.5, "refused": 0.0}, pressed=2),
-                        _session(3, None, failure="no heatmap 120 s after opening", first_heatmap_s=None)],
+                        _session(3, None, failure="no heatmap 120 s after opening", first_heatmap_s=None),
+                        _session(4, None, failure="no heatmap 120 s after opening", first_heatmap_s=None),
+                        _session(5, None, errors=["TypeError: x is undefined"])],
            "tree_peak_pss_mib": 1500.0, "tree_pss_at_peak_mib": {"server": 900.0, "fork server": 600.0},
-           "training_pids": [101, 102, 103], "server_up": True,
+           "training_pids": [101, 102, 103], "server_up": True, "server_cpu_s": 30.0, "total_s": 120.0,
            "load_average_before": [1.0, 2.0, 3.0], "load_average_after": [4.0, 5.0, 6.0]}
     rows = {r.figure: r for r in classroom_rows(out)}
-    first = rows["4 sessions, time to first heatmap (median / p95 / max)"]
-    assert first.ours == (5.0, 6.0, 6.0) and first.note.startswith("3/4 drew one")
+    first = rows["6 sessions, time to first heatmap (median / p95 / max)"]
+    assert first.ours == (5.5, 9.0, 9.0) and first.note.startswith("4/6 drew one")
     assert "load average before 1.00, 2.00, 3.00 · after 4.00, 5.00, 6.00" in first.note
     defaults = rows["Train -> both maps, defaults, 2 sessions (median / p95 / max)"]
     assert defaults.ours == (10.5, 11.0, 11.0) and defaults.note == "2/2 drew both maps; 1 joined a run already going"
     failed = rows["failed or stuck sessions (target 0)"]
-    assert failed.ours == 1 and failed.note == "#3: no heatmap 120 s after opening"
+    assert failed.ours == 3 and failed.note == "2x no heatmap 120 s after opening; 1x TypeError: x is undefined"
+    cpu = rows["server process: CPU used while the class ran"]
+    assert cpu.ours == 30.0 and cpu.note.startswith("25% of its one core over 120 s")
     memory = rows["server + children: peak of summed PSS, sampled every second"]
     assert memory.met is True and memory.note == "PSS at the peak: server 900, fork server 600 MiB"
     queue = rows["sessions that saw: waiting for a trainer / Starting… / refused / stopped early"]
@@ -304,6 +308,13 @@ def test_classroom_rows_report_what_the_sessions_saw():
     assert queue.note == "longest seen: waiting 12.5 s, Starting… 2.0 s; Train presses 3 by 3 sessions"
     assert rows["training processes started / distinct settings trained"].ours == "3 / 2"
     assert rows["slider moves every 10 s -> page idle again (median / p95 / max)"].ours == (1.5, 2.0, 2.0)
+
+
+def test_cpu_seconds_of_a_process_are_read_from_proc():
+    spent = cpu_seconds(os.getpid())
+    sum(i * i for i in range(300_000))  # some CPU, so the clock moves
+    assert 0 < spent <= cpu_seconds(os.getpid())
+    assert cpu_seconds(2**22 + 12345) is None  # no such process
 
 
 def test_classroom_is_a_section_outside_the_quick_run():

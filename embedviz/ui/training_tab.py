@@ -3,6 +3,7 @@ what training did to the token embeddings: loss, before/after maps, neighbours, 
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from embedviz import explorer, export, figures, jobs, neighbours, share, space, training
@@ -87,15 +88,14 @@ def results(job: jobs.Job, sel: Selection, vocab: Vocab, batch: explorer.Batch |
     if job.state == jobs.STOPPED:
         st.warning(f"Training stopped at step {result.steps_done}; the model reached so far is shown.")
     st.success(f"Trained in {result.seconds:.1f} s at {result.tokens_per_s:,.0f} tokens/s.")
-    charts.show_built(figures.loss_curve, history=result.history, style=style, baseline=float(np.log(vocab.size)),
-                      key="loss_final")
+    charts.show_built(loss_chart, result, baseline=float(np.log(vocab.size)), style=style, key="loss_final")
 
     view = space.select(vocab, sel.corpus, sel.enc, max_points=ProjectionConfig.max_points)
     if view.rows.size == 0:
         st.info("No token of the corpus has a row of its own: raise the vocabulary size.")
         return
     with st.spinner("Projecting the embedding space (UMAP)…"):
-        before, after, (agree0, agree1) = loaders.before_after(result, view)
+        _, _, (agree0, agree1) = loaders.before_after(result, view)
 
     if view.scoreable:
         m1, m2, m3 = st.columns(3)
@@ -114,15 +114,10 @@ def results(job: jobs.Job, sel: Selection, vocab: Vocab, batch: explorer.Batch |
                 "kinds: word, number, punctuation).")
 
     typed = view.indices_of(t.row for s in batch.sentences for t in s) if batch is not None else []
-    colours = figures.class_colors(view.classes, style=style)
-    common = dict(tokens=view.tokens, ids=view.ids, rows=view.rows.tolist(),
-                  frequencies=view.frequencies.tolist(), classes=view.classes, class_colors=colours,
-                  highlight=typed, style=style)
     left, right = st.columns(2)  # equal halves; each map is square (fixed axis ranges, equal aspect)
-    charts.show_built(figures.embedding_scatter, xy=before.xy, title="wte at initialisation (random)",
-                      note=before.note, **common, key="scatter_before", where=left)
-    charts.show_built(figures.embedding_scatter, xy=after.xy, title=f"wte after {result.steps_done} steps",
-                      note=after.note, **common, key="scatter_after", where=right)
+    for where, trained in ((left, False), (right, True)):
+        charts.show_built(map_chart, result, view, trained=trained, highlight=tuple(typed), style=style,
+                          key="scatter_after" if trained else "scatter_before", where=where)
     st.caption(text.MAP_LIMITS)
     if view.note:
         st.caption(view.note)
@@ -178,11 +173,34 @@ def downloads(job: jobs.Job, view: space.Space, vocab: Vocab, sel: Selection, ba
 def evolution(result: training.TrainResult, view: space.Space, style: FigureStyle) -> None:
     with st.spinner(f"Projecting {len(result.snapshots)} snapshots…"):
         frames, agreement = loaders.evolution_frames(result, view)
-    colours = figures.class_colors(view.classes, style=style)
     left, right = st.columns([3, 2])
-    charts.show_built(figures.evolution_scatter, frames=frames, tokens=view.tokens, classes=view.classes,
-                      class_colors=colours, style=style, title="wte during training (press play)",
-                      key="evolution", where=left)
+    charts.show_built(evolution_chart, result, view, style=style, key="evolution", where=left)
     if view.scoreable:
-        charts.show_built(figures.agreement_curve, steps=[f[0] for f in frames], values=agreement,
-                          chance=view.chance(), style=style, key="agreement_curve", where=right)
+        charts.show_built(figures.agreement_curve, [f[0] for f in frames], agreement, chance=view.chance(),
+                          style=style, key="agreement_curve", where=right)
+
+
+# The training charts, built from what they show (a result is hashed by its weights, a drawn space by
+# its key: charts.show_built builds each once, not on every rerun of the page).
+
+def loss_chart(result: training.TrainResult, *, baseline: float, style: FigureStyle) -> go.Figure:
+    return figures.loss_curve(result.history, style=style, baseline=baseline)
+
+
+def map_chart(result: training.TrainResult, view: space.Space, *, trained: bool, highlight: tuple[int, ...],
+              style: FigureStyle) -> go.Figure:
+    """The map of wte before or after training, the typed sentence's tokens outlined."""
+    before, after, _ = loaders.before_after(result, view)
+    shown = after if trained else before
+    return figures.embedding_scatter(
+        shown.xy, title=f"wte after {result.steps_done} steps" if trained else "wte at initialisation (random)",
+        note=shown.note, tokens=view.tokens, ids=view.ids, rows=view.rows.tolist(),
+        frequencies=view.frequencies.tolist(), classes=view.classes,
+        class_colors=figures.class_colors(view.classes, style=style), highlight=list(highlight), style=style)
+
+
+def evolution_chart(result: training.TrainResult, view: space.Space, *, style: FigureStyle) -> go.Figure:
+    frames, _ = loaders.evolution_frames(result, view)
+    return figures.evolution_scatter(frames, tokens=view.tokens, classes=view.classes,
+                                     class_colors=figures.class_colors(view.classes, style=style), style=style,
+                                     title="wte during training (press play)")
