@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from embedviz.config import HOSTED_MEMORY_BUDGET_MIB
+
 
 @dataclass(frozen=True)
 class Target:
@@ -57,6 +59,7 @@ TARGETS: dict[str, Target] = {
     "server_memory": Target("<= 800 MiB", _at_most(800)),
     "tree_memory": Target("<= 700 MiB", _at_most(700)),
     "class_tree_memory": Target("<= 2,000 MiB", _at_most(2000)),
+    "hosted_tree_memory": Target(f"<= {HOSTED_MEMORY_BUDGET_MIB:,} MiB", _at_most(HOSTED_MEMORY_BUDGET_MIB)),
 }
 
 

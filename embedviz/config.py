@@ -52,13 +52,11 @@ HEAD_COUNTS = (1, 2, 4, 8)
 
 # Streamlit Community Cloud: ~1-2.7 GB of memory and a shared CPU for many visitors.
 # What the server and the largest training HOSTED_LIMITS allow may hold together (issue 13.2). Measured
-# 2026-11-30 (VmHWM of a fresh process training it for 20 steps, memory does not depend on load:
-# `PYTHONPATH=. .venv/bin/python -m benchmarks.memory --training-peak hosted`): 652 MiB with learned
-# positions, 224 MiB of it imports (PSS 159 MiB, mostly shared with the fork server); the same training
-# with positional="alibi" (a float attention mask for SDPA; that command does not try it) 891 MiB. With the
-# server's ~470 MiB and the fork server's ~145 MiB PSS (MEASURED.md) that estimates ~1.1 GB with learned
-# positions and ~1.3 GB with ALiBi, above this budget; `python -m benchmarks --only memory` measures the
-# tree's summed PSS.
+# 2026-11-30 by `python -m benchmarks --only memory` (memory does not depend on load): the largest
+# training's VmHWM after 10 steps, plus 39 MiB of snapshots over a full run, is 713 MiB learned, 735
+# sinusoidal, 769 rope, 697 alibi, 713 none (ALiBi's 4-D mask keeps SDPA off its math path: 891 before).
+# The tree's summed PSS while it trains (rope) peaked at 1,227 MiB: a server that had served 100 settings
+# in AppTest 541, the fork server 133, the training 546; a real server holds ~470 (MEASURED.md).
 HOSTED_MEMORY_BUDGET_MIB = 1_200
 HOSTED_LIMITS = Limits(
     max_table_floats=10_000_000,
@@ -72,9 +70,9 @@ HOSTED_LIMITS = Limits(
     max_train_steps=1_500,
     # A training's memory is mostly its activations, (batch, P, V) logits and (batch, P, 4d) MLP floats
     # kept for backward: at V 2,048, batch 64, P 256, d 128, 2 layers, 8 heads the training process
-    # peaked above 1.17 GB (VmHWM, 20 steps). A quarter of those logits (V 1,024, batch 32): 652 MiB
-    # (learned positions), plus 39 MiB of snapshots over a full run; see HOSTED_MEMORY_BUDGET_MIB.
-    max_train_vocab=1_024,
+    # peaked above 1.17 GB (VmHWM, 20 steps). A quarter of those logits (V 1,024, batch 32): 697-769 MiB
+    # by scheme, snapshots included; see HOSTED_MEMORY_BUDGET_MIB.
+    max_train_vocab=512,
     max_train_dim=128,
     max_train_layers=2,
     max_batch_size=32,

@@ -21,7 +21,10 @@ class InAttention(NamedTuple):
     """What a positional scheme puts inside attention rather than adding to x."""
 
     rope: tuple[torch.Tensor, torch.Tensor] | None = None  # (cos, sin), each (T, hs/2): rotates q and k
-    attn_mask: torch.Tensor | None = None  # (nh, T, T) float added to the scores, causal -inf included
+    # (1, nh, T, T) float added to the scores, causal -inf included. 4-D on purpose: SDPA on CPU takes a
+    # 4-D mask into its flash kernel, a 3-D one into the math path, which keeps (B, nh, T, T) weights per
+    # layer for backward (the largest hosted ALiBi training: 891 MiB instead of 652).
+    attn_mask: torch.Tensor | None = None
 
 
 class CausalSelfAttention(nn.Module):
@@ -44,6 +47,7 @@ class CausalSelfAttention(nn.Module):
         if attn_mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
         else:
+            assert attn_mask.dim() == 4, attn_mask.shape  # (1, nh, T, T): see InAttention
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
         return self.c_proj(y)  # (B, T, C)
@@ -165,7 +169,7 @@ class TinyGPT(nn.Module):
             x = x + self.sinusoid[:T]  # (B, T, C) + (T, C) -> (B, T, C)
         where = InAttention(
             rope=(self.rope_cos[:T], self.rope_sin[:T]) if kind == "rope" else None,  # 2 x (T, hs/2)
-            attn_mask=self.alibi[:, :T, :T] if kind == "alibi" else None,  # (nh, T, T)
+            attn_mask=self.alibi[None, :, :T, :T] if kind == "alibi" else None,  # (1, nh, T, T)
         )
         for block in self.blocks:
             x = block(x, where)  # (B, T, C)

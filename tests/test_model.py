@@ -197,7 +197,7 @@ def test_attention_equals_attention_by_hand(positional, n_head):
     expected = attention_by_hand(model.blocks[0].attn, x, rope_base=300.0 if positional == "rope" else None,
                                  slopes=slopes if positional == "alibi" else None)
     rope = (model.rope_cos[:6], model.rope_sin[:6]) if positional == "rope" else None
-    mask = model.alibi[:, :6, :6] if positional == "alibi" else None
+    mask = model.alibi[None, :, :6, :6] if positional == "alibi" else None  # (1, nh, T, T)
     with torch.no_grad():
         got = model.blocks[0].attn(x, InAttention(rope, mask))
         plain = model.blocks[0].attn(x)
