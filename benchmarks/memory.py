@@ -39,7 +39,7 @@ def largest_training(mode: str, positional: str = "learned") -> tuple[Any, Any]:
     from embedviz.config import HEAD_COUNTS, HOSTED_LIMITS, LOCAL_LIMITS, EmbeddingConfig, ModelConfig, TrainConfig
 
     lim = HOSTED_LIMITS if mode == "hosted" else LOCAL_LIMITS
-    V, P, d = lim.max_train_vocab, lim.max_positions, lim.max_train_dim
+    V, P, d = lim.max_train_vocab, min(lim.max_positions, lim.max_train_positions), lim.max_train_dim
     batch = max(b for b in TrainConfig.BATCH_SIZES
                 if b <= lim.max_batch_size and b * P * V <= training.MAX_LOGITS_PER_STEP)
     heads = max(h for h in HEAD_COUNTS if d % h == 0)

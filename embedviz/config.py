@@ -28,6 +28,7 @@ class Limits:
     max_train_steps: int = 5_000
     max_train_vocab: int = 8_192  # the LM head over V dominates training cost
     max_train_dim: int = 256
+    max_train_positions: int = 1_024  # activations kept for backward grow with P (attention's with P^2)
     max_train_layers: int = 4
     max_batch_size: int = 256
     max_concurrent_trainings: int = 2  # trainings at once in one server process (2 cores)
@@ -51,12 +52,12 @@ SHAREABLE_CORPORA = ("toy", "order", "pydocs")  # an upload cannot travel in a l
 HEAD_COUNTS = (1, 2, 4, 8)
 
 # Streamlit Community Cloud: ~1-2.7 GB of memory and a shared CPU for many visitors.
-# What the server and the largest training HOSTED_LIMITS allow may hold together (issue 13.2). Measured
-# 2026-11-30 by `python -m benchmarks --only memory` (memory does not depend on load): the largest
-# training's VmHWM after 10 steps, plus 39 MiB of snapshots over a full run, is 713 MiB learned, 735
-# sinusoidal, 769 rope, 697 alibi, 713 none (ALiBi's 4-D mask keeps SDPA off its math path: 891 before).
-# The tree's summed PSS while it trains (rope) peaked at 1,227 MiB: a server that had served 100 settings
-# in AppTest 541, the fork server 133, the training 546; a real server holds ~470 (MEASURED.md).
+# What the server and the largest training HOSTED_LIMITS allow may hold together (issue 13.2). At V 1,024,
+# P 256 the largest training (rope, the heaviest scheme) took the tree to 1,227 MiB summed PSS; with the
+# bounds below (V 512, P 128, d 128, 2 layers, batch 32) it peaked at 1,022 MiB: server after 100
+# settings 545, fork server 138, training 331 (2026-11-30,
+# `EMBEDVIZ_HOSTED=1 python -m benchmarks.memory --server 100 --positional rope`; every scheme's training
+# alone: `python -m benchmarks --only memory`). Memory does not depend on load.
 HOSTED_MEMORY_BUDGET_MIB = 1_200
 HOSTED_LIMITS = Limits(
     max_table_floats=10_000_000,
@@ -70,10 +71,10 @@ HOSTED_LIMITS = Limits(
     max_train_steps=1_500,
     # A training's memory is mostly its activations, (batch, P, V) logits and (batch, P, 4d) MLP floats
     # kept for backward: at V 2,048, batch 64, P 256, d 128, 2 layers, 8 heads the training process
-    # peaked above 1.17 GB (VmHWM, 20 steps). A quarter of those logits (V 1,024, batch 32): 697-769 MiB
-    # by scheme, snapshots included; see HOSTED_MEMORY_BUDGET_MIB.
+    # peaked above 1.17 GB (VmHWM, 20 steps); see HOSTED_MEMORY_BUDGET_MIB for the bounds that fit.
     max_train_vocab=512,
     max_train_dim=128,
+    max_train_positions=128,
     max_train_layers=2,
     max_batch_size=32,
     max_concurrent_trainings=1,
@@ -146,6 +147,10 @@ class ModelConfig:
         if self.embedding.dim > lim.max_train_dim:
             raise ValueError(
                 f"Training is limited to {lim.max_train_dim} dimensions; lower the embedding dimension."
+            )
+        if self.embedding.positions > lim.max_train_positions:
+            raise ValueError(
+                f"Training is limited to {lim.max_train_positions} positions; lower the positions P to train."
             )
         if not 1 <= self.n_layer <= lim.max_train_layers:
             raise ValueError(f"Layers must be between 1 and {lim.max_train_layers}.")

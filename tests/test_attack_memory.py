@@ -132,3 +132,12 @@ def test_alibi_training_keeps_no_attention_weights_for_backward():
     # hosted training peaked at 891 MiB with ALiBi against 652 with learned positions
     mask_bytes = 8 * 64 * 64 * 4  # (1, nh, T, T) float32, one tensor shared by the layers
     assert saved_for_backward_bytes("alibi") - saved_for_backward_bytes("none") <= mask_bytes
+
+
+def test_hosted_training_positions_are_bounded_with_a_message():
+    from embedviz.config import HOSTED_LIMITS, EmbeddingConfig, ModelConfig
+
+    ModelConfig(EmbeddingConfig(256, 32, HOSTED_LIMITS.max_train_positions, 0)).validate(HOSTED_LIMITS)
+    longer = ModelConfig(EmbeddingConfig(256, 32, HOSTED_LIMITS.max_train_positions + 1, 0))
+    with pytest.raises(ValueError, match="Training is limited to 128 positions; lower the positions P to train."):
+        longer.validate(HOSTED_LIMITS)
