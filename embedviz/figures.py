@@ -35,6 +35,10 @@ _SYMBOLS = ("square", "diamond", "triangle-up", "cross", "star", "triangle-down"
 _NEUTRAL_SYMBOLS = {"other": "circle", "<unk>": "circle-x"}
 _PADDING_HOVER = "padding — not real data"
 _MODEBAR_PX = 40  # Plotly's vertical toolbar is ~30 px wide
+# ... and 142 px tall (from 2 px below the figure's top) with the five buttons a heatmap keeps: download,
+# zoom, pan, reset (ui/charts.py removes the others) and Streamlit's full screen. A heatmap's plot area,
+# and so its colour bar, starts below it.
+_MODEBAR_TALL_PX = 152
 _EMPTY = "\u2014"  # shown for a missing id or row
 
 
@@ -297,6 +301,11 @@ def _heatmap_layout(rows: _RowAxis, *, n_rows: int, dim: int, title: str, padded
                     style: FigureStyle) -> dict[str, Any]:
     """Title, dimensions along the top, rows down the side (labels thinned so they never collide)."""
     layout = _top_axis_layout(style, title, "grey rows are padding: not real data" if padded else None, plot_px)
+    # a short title leaves less room above the plot than the toolbar takes: the colour bar would start under it
+    below_toolbar = _MODEBAR_TALL_PX - layout["margin"]["t"]
+    if below_toolbar > 0:
+        layout["margin"] = {**layout["margin"], "t": _MODEBAR_TALL_PX}
+        layout["height"] += below_toolbar
     layout["xaxis"] = dict(
         title=dict(text="dimension", font=dict(size=style.font_size)),
         side="top",
@@ -485,8 +494,8 @@ def loss_comparison(
 def _loss_axes(fig: go.Figure, style: FigureStyle, title: str, *, legend_y: float,
                subtitle: str | None = None) -> go.Figure:
     layout = _layout(style, title, subtitle=subtitle)
-    # the subtitle's lines add to the figure, not take from the plot
-    fig.update_layout(layout, height=style.line_height + layout["margin"]["t"] - _layout(style, title)["margin"]["t"])
+    subtitle_px = layout["margin"]["t"] - _layout(style, title)["margin"]["t"]
+    fig.update_layout(layout, height=style.line_height + subtitle_px)  # the subtitle does not take from the plot
     fig.update_layout(legend=dict(x=1, xanchor="right", y=legend_y, yanchor="top",
                                   bgcolor="rgba(255,255,255,0.8)"))
     fig.update_xaxes(title=dict(text="training step", font=dict(size=style.font_size)),

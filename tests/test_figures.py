@@ -280,6 +280,48 @@ def test_loss_curve_edge_cases():
     _assert_no_raw_html(one)
 
 
+TRAIN_NOTE = "train: mean of the batches since the previous point, each scored before its update"
+HELD_NOTE = "held-out: unseen text, scored at the point's step"
+ABOVE_NOTE = "step 0 is above guessing uniformly: an untrained model's random guesses score worse on average"
+
+
+def _subtitle(fig: go.Figure) -> list[str]:
+    """The subtitle's lines as plain text (Plotly gets them HTML-escaped)."""
+    return fig.layout.title.subtitle.text.replace("&#x27;", "'").split("<br>")
+
+
+def test_loss_curve_says_how_train_and_held_out_are_measured(st):
+    """A8: train is a mean of earlier batches, held-out is measured at the step, so early on train sits
+    above held-out; step 0 starts above ln V. The chart says so, in lines a phone can show."""
+    history = [LossPoint(0, 6.17, 6.15), LossPoint(25, 5.0, 4.2), LossPoint(50, 3.1, 3.4)]
+    fig = F.loss_curve(history, style=st, baseline=np.log(256))
+    lines = _subtitle(fig)
+    assert " ".join(lines) == f"{TRAIN_NOTE} {HELD_NOTE}, so early on train sits above it {ABOVE_NOTE}"
+    assert lines[0].startswith("train: ") and any(line.startswith("held-out: ") for line in lines)
+    assert len(lines) <= 9 and all(len(line) <= st.subtitle_chars for line in lines)
+    assert fig.layout.title.subtitle.font.size == st.font_size
+    plain = F.loss_curve(history, style=st)
+    assert " ".join(_subtitle(plain)) == f"{TRAIN_NOTE} {HELD_NOTE}, so early on train sits above it"
+    # the subtitle adds to the figure's height instead of squeezing the plot
+    assert fig.layout.height - fig.layout.margin.t == plain.layout.height - plain.layout.margin.t
+    untitled = F.loss_comparison({}, style=st, title="Loss during training")  # the same title, no subtitle
+    assert fig.layout.height - fig.layout.margin.t == untitled.layout.height - untitled.layout.margin.t
+    assert list(fig.data[0].customdata) == ["the first batch, before any update",
+                                            "mean of the 25 batches of steps 1–25",
+                                            "mean of the 25 batches of steps 26–50"]
+    assert "%{customdata}" in fig.data[0].hovertemplate
+
+
+def test_loss_curve_claims_only_what_its_numbers_show():
+    below = [LossPoint(0, 2.6, 2.7), LossPoint(1, 2.5, 2.6), LossPoint(10, 2.0, 2.1)]  # train below held-out
+    fig = F.loss_curve(below, style=F.style(), baseline=np.log(16))  # and step 0 below ln V = 2.77
+    assert " ".join(_subtitle(fig)) == f"{TRAIN_NOTE} {HELD_NOTE}"
+    assert list(fig.data[0].customdata)[1:] == ["the batch of step 1", "mean of the 9 batches of steps 2–10"]
+    no_held = F.loss_curve([LossPoint(0, 6.2, None), LossPoint(20, 4.0, None)], style=F.style(), baseline=5.5)
+    assert " ".join(_subtitle(no_held)) == f"{TRAIN_NOTE} {ABOVE_NOTE}"
+    assert F.loss_curve([], style=F.style()).layout.title.subtitle.text is None
+
+
 def test_loss_curve_draws_live_progress_like_the_finished_history():
     reports = [Progress(step=0, steps=20, train_loss=6.0, held_out_loss=6.1, tokens_per_s=0.0, seconds=0.0,
                         eta_s=None),

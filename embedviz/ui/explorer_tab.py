@@ -33,19 +33,22 @@ def render(sel: Selection, lim: Limits, style: FigureStyle) -> explorer.Batch | 
 
     for b, sentence in enumerate(batch.sentences):
         st.markdown(chips_html(sentence, batch.cut[b]), unsafe_allow_html=True)
-    notes(batch, cfg, sel, vocab)
+    # presentation mode: the chips lead straight to the heatmaps, so that a chart is whole on the first
+    # screen of a projector (1920 x 1080); the notes and the tables' shapes follow the heatmaps there
+    if not style.presentation:
+        notes(batch, cfg, sel, vocab)
 
     wte, rng_state = loaders.token_table(cfg.vocab_size, cfg.dim, cfg.seed)
     wpe = explorer.position_table(cfg.positions, cfg.dim, rng_state)
     out = explorer.embed(batch, wte, wpe)
     b = sentence_choice(batch)
-    st.markdown(
-        f"`ids.shape` = `{explorer.shape_text(batch.shape)}` · "
-        f"`wte.weight.shape` = `torch.Size([{cfg.vocab_size}, {cfg.dim}])` · "
-        f"`wpe.weight.shape` = `torch.Size([{cfg.positions}, {cfg.dim}])`"
-    )
+    if not style.presentation:
+        table_shapes(batch, cfg)
     view = explorer.sentence_view(batch, out, b)
     heatmaps(view, out, style)
+    if style.presentation:
+        table_shapes(batch, cfg)
+        notes(batch, cfg, sel, vocab)
     st.caption(text.INITIALISATION + " " + text.ONE_GENERATOR)
     if st.toggle("Show the whole positional table wpe", key="show_wpe"):
         # the colour scale of the three heatmaps above, so colours compare (larger values saturate)
@@ -62,6 +65,15 @@ def render(sel: Selection, lim: Limits, style: FigureStyle) -> explorer.Batch | 
         tokenizer_view(sel.tokenizer, sel.corpus)
     trained_sentence.render(sel, batch, style)
     return batch
+
+
+def table_shapes(batch: explorer.Batch, cfg: EmbeddingConfig) -> None:
+    """The shapes of ids and of the two tables, as PyTorch prints them."""
+    st.markdown(
+        f"`ids.shape` = `{explorer.shape_text(batch.shape)}` · "
+        f"`wte.weight.shape` = `torch.Size([{cfg.vocab_size}, {cfg.dim}])` · "
+        f"`wpe.weight.shape` = `torch.Size([{cfg.positions}, {cfg.dim}])`"
+    )
 
 
 def batch_from_input(sel: Selection, vocab: Vocab, lim: Limits) -> explorer.Batch:

@@ -81,13 +81,21 @@ PRESENTATION_CSS = """
 <style>
 html, .stApp {font-size: 21px;}
 .stMarkdown p, .stMarkdown li {font-size: 1.15rem; line-height: 1.5;}
-.ev-chip {font-size: 1.5rem; padding: 6px 14px; border-width: 2px;}
+.ev-chip {font-size: 1.5rem; padding: 2px 14px; border-width: 2px;}
 .ev-meta {font-size: 0.95rem; color: #000;}
 [data-testid="stDownloadButton"], .st-key-share {display: none;}
-/* Room at the top for the first chart: less padding, a smaller page title, no page subtitle. */
-[data-testid="stMainBlockContainer"] {padding-top: 1.2rem;}
+/* Room on the first screen (1920 x 1080) for the chips and the first chart: less padding and space
+   between elements, a smaller page title, no page subtitle, no "Input" label over its two options, a
+   text box of two lines; a see-through header, so that it does not hide the title. Streamlit pulls the
+   element after a Markdown block up by 1rem (a paragraph's margin), so the chips need a margin as large. */
+[data-testid="stMainBlockContainer"] {padding-top: 0.4rem;}
+[data-testid="stHeader"] {background: transparent;}
+[data-testid="stMain"] [data-testid="stVerticalBlock"] {gap: 0.45rem;}
 [data-testid="stMain"] h1 {font-size: 2.1rem; padding: 0.2rem 0;}
-[data-testid="stMain"] h1 + div [data-testid="stCaptionContainer"], .ev-chips + div [data-testid="stCaptionContainer"] {display: none;}
+.stElementContainer:has(h1) + .stElementContainer [data-testid="stCaptionContainer"],
+.st-key-mode [data-testid="stWidgetLabel"] {display: none;}
+.st-key-text textarea {height: 3.4rem !important; min-height: 3.4rem !important;}
+.ev-chips {margin-bottom: 1.2rem;}
 /* Nothing under 20 px: captions and widget labels too. */
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p, [data-testid="stWidgetLabel"] p,
 [data-testid="stAlert"] p {font-size: 1rem;}

@@ -117,8 +117,14 @@ def open_page(browser, url: str, viewport: dict | None = None) -> Watched:
     return _goto(context.new_page(), url)
 
 
+# ms. Generous: on a 2-core machine shared with other work (load 8-13) a fresh page took 150-250 s to
+# draw its heatmaps, and a navigation alone more than 30 s; a condition that holds returns at once.
+ACTION_TIMEOUT = 180_000
+READY_TIMEOUT = 600_000
+
+
 def _goto(p, url: str) -> Watched:
-    p.set_default_timeout(60_000)
+    p.set_default_timeout(ACTION_TIMEOUT)
     w = Watched(p)
     p.goto(url)
     return w
@@ -179,14 +185,14 @@ new MutationObserver(changes => {
 """
 
 
-def wait_ready(p, timeout: float = 180_000) -> None:
+def wait_ready(p, timeout: float = READY_TIMEOUT) -> None:
     """Until the first script run has finished and the three embedding heatmaps are drawn."""
     p.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
     p.wait_for_function(harness.HEATMAPS_JS, timeout=timeout)
     wait_idle(p, timeout=timeout)
 
 
-def wait_idle(p, timeout: float = 60_000) -> None:
+def wait_idle(p, timeout: float = ACTION_TIMEOUT) -> None:
     """Until no script run is in progress (timeout in ms, as Playwright's)."""
     harness.wait_idle(p, timeout_s=timeout / 1000)
 
@@ -195,7 +201,7 @@ def runs_started(p) -> int:
     return int(p.evaluate("() => window.__evRuns ? window.__evRuns.started : 0"))
 
 
-def rerun(p, action, *, timeout: float = 60_000) -> None:
+def rerun(p, action, *, timeout: float = ACTION_TIMEOUT) -> None:
     """Do `action()` (an input that makes Streamlit rerun), then wait until that rerun has started
     and finished."""
     before = runs_started(p)
@@ -204,7 +210,7 @@ def rerun(p, action, *, timeout: float = 60_000) -> None:
     wait_idle(p, timeout=timeout)
 
 
-def wait_text(p, text: str, timeout: float = 60_000, where: str = "[data-testid=\"stMain\"]") -> None:
+def wait_text(p, text: str, timeout: float = ACTION_TIMEOUT, where: str = "[data-testid=\"stMain\"]") -> None:
     """Until `text` appears inside `where` (a CSS selector), then until the rerun is over."""
     p.wait_for_function(
         "([sel, t]) => { const e = document.querySelector(sel); return e && e.innerText.includes(t); }",
@@ -310,9 +316,22 @@ def download(p, key: str, folder: Path) -> Path:
 
 def shapes(p) -> list[str]:
     """Every "name.shape = torch.Size([...])" the visible main area shows, wherever it is (markdown
-    code, chart titles), e.g. "x.shape = torch.Size([1, 12, 32])", "wte.weight.shape = torch.Size([256, 32])"."""
-    text = p.locator('[data-testid="stMain"]').inner_text()
-    return [" ".join(m.split()) for m in _SHAPE.findall(text)]
+    code, captions, chart titles), e.g. "x.shape = torch.Size([1, 12, 32])", "wte.weight.shape = torch.Size([256, 32])"."""
+    return [" ".join(m.split()) for m in _SHAPE.findall(p.evaluate(_VISIBLE_TEXT_JS))]
+
+
+# The main area's text with each line of a chart title on a line of its own: innerText runs the lines of
+# a wrapped SVG title together ("x = tok + pos" + "x.shape = ..." would read "posx.shape = ...").
+_VISIBLE_TEXT_JS = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const prose = Array.from(main.querySelectorAll('.stMarkdown, [data-testid="stCaptionContainer"]'))
+        .filter(e => e.offsetParent !== null).map(e => e.innerText);
+    const titles = Array.from(main.querySelectorAll('.js-plotly-plot')).filter(g => g.offsetParent !== null)
+        .flatMap(g => Array.from(g.querySelectorAll('.g-gtitle text')))
+        .flatMap(t => { const lines = t.querySelectorAll('tspan.line');
+                        return lines.length ? Array.from(lines, l => l.textContent) : [t.textContent]; });
+    return [...prose, ...titles].join('\\n');
+}"""
 
 
 _SHAPE = re.compile(r"[\w.]+\s*=\s*torch\.Size\(\[[\d,\s]*\]\)")
@@ -349,7 +368,7 @@ def plot(p, key: str) -> dict:
         }""", key)
 
 
-def wait_chart(p, key: str, timeout: float = 60_000) -> None:
+def wait_chart(p, key: str, timeout: float = ACTION_TIMEOUT) -> None:
     """Until the Plotly chart with key `key` has data and is drawn, then until the rerun is over."""
     p.wait_for_function(
         "(k) => { const g = document.querySelector('.st-key-' + k + ' .js-plotly-plot'); "
@@ -380,12 +399,12 @@ def hover_text(p, key: str, fx: float = 0.5, fy: float = 0.5) -> str:
     p.mouse.move(1, 1)  # off the chart first, so the box that is read is the one for this point
     p.wait_for_function(
         "(k) => { const h = document.querySelector('.st-key-' + k + ' .hoverlayer'); "
-        "return !h || h.textContent.length === 0; }", arg=key, timeout=5_000)
+        "return !h || h.textContent.length === 0; }", arg=key, timeout=30_000)
     p.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
     try:
         p.wait_for_function(
             "(k) => { const h = document.querySelector('.st-key-' + k + ' .hoverlayer'); "
-            "return h && h.textContent.length > 0; }", arg=key, timeout=5_000)
+            "return h && h.textContent.length > 0; }", arg=key, timeout=30_000)
     except Exception:
         return ""
     return p.evaluate("(k) => document.querySelector('.st-key-' + k + ' .hoverlayer').textContent", key)
@@ -425,8 +444,9 @@ def shot(p, name: str, *, full: bool = True) -> Path:
     return path
 
 
-# Plotly's toolbar fades (opacity transition) once the mouse leaves a chart.
-_MODEBARS_HIDDEN_JS = ("(s) => Array.from(document.querySelectorAll(s + ' .modebar'))"
+# Plotly's toolbar fades (an opacity transition of its button groups, not of .modebar itself) once the
+# mouse and the focus have left a chart.
+_MODEBARS_HIDDEN_JS = ("(s) => Array.from(document.querySelectorAll(s + ' .modebar--hover > :not(.watermark)'))"
                        ".every(m => getComputedStyle(m).opacity === '0')")
 # Two animation frames: a resize, and the re-layout it triggers, have been painted.
 _TWO_FRAMES_JS = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
@@ -446,6 +466,7 @@ def element_shot(p, selector: str, name: str, *, keep_hover: bool = False) -> Pa
     el = p.locator(selector).first
     if not keep_hover:
         p.mouse.move(0, 0)
+        p.evaluate("() => document.activeElement && document.activeElement.blur()")
         p.wait_for_function(_MODEBARS_HIDDEN_JS, arg=selector)  # plotly's toolbar fades out
     el.scroll_into_view_if_needed()
     el.screenshot(path=str(path))

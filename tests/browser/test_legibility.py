@@ -79,8 +79,8 @@ def test_whole_wpe_table_uses_the_scale_of_the_three_heatmaps_and_the_code_stays
     page.assert_clean()
 
 
-def test_every_chart_saves_at_slide_size(page):
-    p = page.page
+def test_every_chart_saves_at_slide_size(shared_page):
+    p = shared_page.page
     for key in HEATMAPS:
         options = chart_eval(p, key, "g => g._context.toImageButtonOptions")
         assert options["width"] == 1920 and options["height"] == 1080 and options["format"] == "png", options
@@ -90,8 +90,6 @@ def test_every_chart_saves_at_slide_size(page):
         charts.config(image_format="gif", filename="x")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 B4 is open: at 1920x1080 the first heatmap starts below the "
-                   "first screen (chips, notes and the legend come first)")
 def test_presentation_mode_fills_the_first_screen_legibly(browser, server):
     w = open_page(browser, server + "/?present=1", PROJECTOR)
     p = w.page
@@ -117,8 +115,6 @@ def test_presentation_mode_fills_the_first_screen_legibly(browser, server):
         p.context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 B5 is open: on a 390 px phone Plotly's toolbar still covers the "
-                   "top of heatmap_0's colour bar")
 def test_phone_titles_wrap_toolbar_clear_no_sideways_scrolling(browser, server):
     w = open_page(browser, server, PHONE)
     p = w.page

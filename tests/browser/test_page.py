@@ -38,8 +38,12 @@ def test_page_loads_and_draws_three_heatmaps(shared_page):
         d = plot(p, key)
         assert d["traces"][0]["type"] == "heatmap"
         assert (d["traces"][0]["rows"], d["traces"][0]["cols"]) == (12, 32)
-        # the y axis reads "position · token", first token at the top
-        assert d["ticks"][:2] == ["0 · On", "1 · ␣Monday"], d["ticks"][:3]
+        if key == "heatmap_1":
+            # wpe(arange(T)) does not depend on the tokens: its rows are labelled by position only
+            assert "0" in d["ticks"] and {int(t) for t in d["ticks"]} <= set(range(12)), d["ticks"]
+        else:
+            # the y axis reads "position · token", first token at the top
+            assert d["ticks"][:2] == ["0 · On", "1 · ␣Monday"], d["ticks"][:3]
     shot(p, "page-loaded")
     page.assert_clean()
 
