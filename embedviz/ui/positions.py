@@ -101,7 +101,9 @@ def tables(kind: str, trained: training.TrainResult | None, V: int, d: int, P: i
     st.caption(f"Top: cosine similarity of every position with every other, ({P}, {P}). Bottom: the tables, "
                f"({P}, {d}), on one colour scale (|value| up to {zmax:.2f}) so they can be compared."
                + (" " + SINUSOID_EVEN if d % 2 == 0 and kind == "sinusoidal" else ""))
-    for col, (title, table, key) in zip(st.columns(len(shown)), shown):
+    # presentation: one table under the other, so each keeps its title and a readable P x P map
+    places = [st.container() for _ in shown] if style.presentation else st.columns(len(shown))
+    for col, (title, table, key) in zip(places, shown):
         charts.show(figures.similarity_heatmap(neighbours.cosine_matrix(table), style=style,
                                                title=f"cosine, {title} · {pf.shape_text((P, P))}"),
                     key=key, where=col)

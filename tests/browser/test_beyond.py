@@ -409,9 +409,6 @@ def test_presentation_mode_is_readable_from_the_back(page):
     page.assert_clean()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="app bug: in presentation mode chart titles run "
-                   "past their charts (the heatmaps' shapes, the position maps' names are cut off) and the P x P "
-                   "cosine maps shrink to ~126 px")
 def test_presentation_mode_charts_keep_their_titles(page):
     p = page.page
     trained(p)
