@@ -157,7 +157,7 @@ def test_positions_learned_vs_sinusoidal(page):
         assert all(abs(similarity[i][i] - 1) < 1e-5 for i in range(P)), key
         table = plot(p, key + "_table")["traces"][0]
         assert (table["rows"], table["cols"]) == (P, d), key
-    titles = [plot(p, k + "_table")["title"] for k in POSITION_CHARTS]
+    titles = [plot(p, k + "_table")["title"].replace("<br>", " · ") for k in POSITION_CHARTS]  # wrapped lines
     assert titles == [f"{name} · torch.Size([{P}, {d}])"
                       for name in ("learned, start", "learned, after 300 steps", "sinusoidal")], titles
     # the side-by-side comparison of the schemes is tests/browser/test_positions.py's
@@ -186,10 +186,14 @@ def test_own_bpe_tokenizer(page):
     p = page.page
     choose(p, "encoding", "bpe ·")
     wait_text(p, "Your tokenizer:")
-    assert slider_value(p, "vocab_size") == "256"
+    opened = int(slider_value(p, "vocab_size"))  # its largest size up to 1,024: merges learned, words whole
+    assert 256 < opened <= 1024, opened
+    assert f"Your tokenizer: {opened:,} tokens" in p.locator("summary", has_text="Your tokenizer:").first.inner_text()
+    press_slider(p, "vocab_size", "Home")  # the smallest BPE vocabulary: the 256 single bytes
+    wait_text(p, "wte.weight.shape = torch.Size([256, 32])")
     press_slider(p, "vocab_size", "ArrowRight")
     wait_text(p, "wte.weight.shape = torch.Size([300, 32])")
-    press_slider(p, "vocab_size", "Home")  # the smallest BPE vocabulary: the 256 single bytes
+    press_slider(p, "vocab_size", "Home")
     wait_text(p, "wte.weight.shape = torch.Size([256, 32])")
     assert slider_value(p, "vocab_size") == "256"
 
