@@ -10,7 +10,7 @@ import html
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -120,6 +120,14 @@ def style(*, presentation: bool = False) -> FigureStyle:
         subtitle_chars=52 if big else 40,
         line_height=480 if big else 380,
     )
+
+
+def in_columns(style: FigureStyle, columns: int) -> FigureStyle:
+    """`style` for charts drawn `columns` to a row on a laptop (a third of the page is ~310 px wide):
+    titles wrap sooner. Presentation mode stacks such charts, so its style is kept."""
+    if columns <= 2 or style.presentation:
+        return style
+    return replace(style, title_chars=min(style.title_chars, 26))
 
 
 def shared_zmax(*arrays: np.ndarray) -> float:
@@ -629,7 +637,12 @@ def embedding_scatter(
         shown = sum(c is not None for c in placed)
         extra = "outlined: your text" + ("" if shown == len(marked) else f" ({shown} of {len(marked)} labelled)")
         note = f"{note} · {extra}" if note else extra
-    fig.update_layout(_layout(style, title, subtitle=note), height=style.scatter_height)
+    layout = _layout(style, title, subtitle=note)
+    # the legend is below the map, so the toolbar goes above it (over the title's right end, which a
+    # map's short title leaves free) and the map takes the column's full width
+    layout["margin"] = {**layout["margin"], "r": layout["margin"]["l"]}
+    layout["modebar"] = dict(orientation="h")
+    fig.update_layout(layout, height=style.scatter_height)
     fig.update_layout(_bottom_legend(style))
     _blank_axes(fig)
     fig.update_xaxes(range=x_range, autorange=False)

@@ -642,6 +642,20 @@ def test_long_titles_wrap_instead_of_running_off_a_phone(st):
         F.wrap("x", limit=0)
 
 
+def test_titles_of_charts_three_to_a_row_wrap_sooner_except_when_presenting(st):
+    narrow = F.in_columns(st, 3)
+    assert F.in_columns(st, 2) == st
+    assert narrow == st if st.presentation else narrow.title_chars == 26 < st.title_chars
+    fig = F.similarity_heatmap(np.eye(3), title="sinusoidal · torch.Size([16, 32])", style=narrow)
+    assert fig.layout.title.text.count("<br>") == (0 if st.presentation else 1)
+
+
+def test_maps_keep_their_toolbar_above_so_the_map_takes_the_full_width(st):
+    inp = _scatter_inputs()
+    fig = F.embedding_scatter(**inp, class_colors=F.class_colors(inp["classes"], style=st), title="t", style=st)
+    assert fig.layout.modebar.orientation == "h" and fig.layout.margin.r == fig.layout.margin.l
+
+
 def test_toolbar_has_a_margin_of_its_own_off_colour_bars(st):
     _, fig = _heatmap(style=st)
     assert fig.layout.modebar.orientation == "v" and fig.layout.margin.r >= 36

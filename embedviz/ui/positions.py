@@ -91,7 +91,7 @@ def tables(kind: str, trained: training.TrainResult | None, V: int, d: int, P: i
         shown = [("sinusoidal (fixed)", sinusoid, "pos_sinusoid")]
     elif trained is not None:
         (_, start), (_, end), _ = training.position_tables(trained)
-        shown = [("learned, start", start, "pos_before"), (f"learned, after {trained.steps_done} steps", end,
+        shown = [("learned, start", start, "pos_before"), (f"learned, step {trained.steps_done}", end,
                                                             "pos_after"), ("sinusoidal", sinusoid, "pos_sinusoid")]
     else:
         wte_state = loaders.token_table(V, d, seed)[1]
@@ -103,6 +103,7 @@ def tables(kind: str, trained: training.TrainResult | None, V: int, d: int, P: i
                + (" " + SINUSOID_EVEN if d % 2 == 0 and kind == "sinusoidal" else ""))
     # presentation: one table under the other, so each keeps its title and a readable P x P map
     places = [st.container() for _ in shown] if style.presentation else st.columns(len(shown))
+    style = figures.in_columns(style, len(shown))
     for col, (title, table, key) in zip(places, shown):
         charts.show(figures.similarity_heatmap(neighbours.cosine_matrix(table), style=style,
                                                title=f"cosine, {title} · {pf.shape_text((P, P))}"),

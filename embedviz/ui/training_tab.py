@@ -193,7 +193,7 @@ def map_chart(result: training.TrainResult, view: space.Space, *, trained: bool,
     before, after, _ = loaders.before_after(result, view)
     shown = after if trained else before
     return figures.embedding_scatter(
-        shown.xy, title=f"wte after {result.steps_done} steps" if trained else "wte at initialisation (random)",
+        shown.xy, title=f"wte after {result.steps_done} steps" if trained else "wte at start (random)",
         note=shown.note, tokens=view.tokens, ids=view.ids, rows=view.rows.tolist(),
         frequencies=view.frequencies.tolist(), classes=view.classes,
         class_colors=figures.class_colors(view.classes, style=style), highlight=list(highlight), style=style)

@@ -265,7 +265,10 @@ def slider_value(p, key: str) -> str:
 
 def choose(p, key: str, option: str) -> None:
     """Pick `option` (its visible text) in the selectbox with key `key` and wait for the rerun."""
-    p.locator(f".st-key-{key} [role=combobox], .st-key-{key} [data-baseweb=select]").first.click()
+    box = p.locator(f".st-key-{key} [role=combobox], .st-key-{key} [data-baseweb=select]").first
+    box.click()
+    if box.get_attribute("aria-expanded") == "false":  # a click can focus without opening the list
+        p.keyboard.press("ArrowDown")
     rerun(p, lambda: p.locator("[role=option]:visible", has_text=option).first.click())
 
 

@@ -159,7 +159,7 @@ def test_positions_learned_vs_sinusoidal(page):
         assert (table["rows"], table["cols"]) == (P, d), key
     titles = [plot(p, k + "_table")["title"].replace("<br>", " · ") for k in POSITION_CHARTS]  # wrapped lines
     assert titles == [f"{name} · torch.Size([{P}, {d}])"
-                      for name in ("learned, start", "learned, after 300 steps", "sinusoidal")], titles
+                      for name in ("learned, start", "learned, step 300", "sinusoidal")], titles
     # the side-by-side comparison of the schemes is tests/browser/test_positions.py's
     shot(p, "beyond-positions-learned")
     page.assert_clean()

@@ -49,7 +49,10 @@ def _trained(p) -> None:
 def test_before_and_after_maps_are_equal_squares_with_labels_apart(page):
     p = page.page
     _trained(p)
-    content = p.locator('[data-testid="stMainBlockContainer"]').evaluate("e => e.clientWidth")
+    # the content width: the main block's width inside its padding (where the page's content goes)
+    content = p.locator('[data-testid="stMainBlockContainer"]').evaluate(
+        "e => { const s = getComputedStyle(e); "
+        "return e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); }")
     sizes = {k: chart_eval(p, k, "g => [g._fullLayout.xaxis._length, g._fullLayout.yaxis._length]")
              for k in ("scatter_before", "scatter_after")}
     (wb, hb), (wa, ha) = sizes["scatter_before"], sizes["scatter_after"]
@@ -61,6 +64,13 @@ def test_before_and_after_maps_are_equal_squares_with_labels_apart(page):
         assert len(boxes) >= 5, key  # the typed sentence is labelled
         clashes = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if _meet(a, b)]
         assert not clashes, (key, clashes)
+        # the toolbar (shown while the pointer is on the chart) covers neither the map, its title nor a label
+        p.locator(f".st-key-{key} .js-plotly-plot").hover()
+        bar = chart_eval(p, key, f"g => ({_BOX_JS})(g.querySelector('.modebar'))")
+        others = chart_eval(p, key, f"g => Array.from(g.querySelectorAll('.nsewdrag, .g-gtitle text, "
+                                    f".annotation .bg')).map({_BOX_JS})")
+        assert len(others) >= 7 and not [o for o in others if _meet(bar, o)], (key, bar, others)
+    assert p.evaluate(_TITLES_PAST_JS) == []  # every title of the trained page fits its chart (3 columns too)
     element_shot(p, ".st-key-scatter_after", "legibility-scatter-after")
     page.assert_clean()
 

@@ -116,7 +116,7 @@ def test_short_training_run_draws_both_scatter_plots(page):
     main = p.locator('[data-testid="stMain"]').inner_text()
     assert "Trained in" in main
     assert "Training failed" not in main
-    for key, title in (("scatter_before", "wte at initialisation"), ("scatter_after", "wte after 300 steps")):
+    for key, title in (("scatter_before", "wte at start"), ("scatter_after", "wte after 300 steps")):
         d = plot(p, key)
         assert d is not None, key
         assert title in d["title"], d["title"]
