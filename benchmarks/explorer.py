@@ -10,7 +10,7 @@ from typing import Any
 from embedviz.config import EmbeddingConfig
 
 from .harness import APP, ROOT
-from .report import Row, log, median, timed
+from .report import Row, log, median, run_range, timed
 from .world import sentence_of, toy_world
 
 PLAIN_EXPLORER = ROOT / "benchmarks" / "plain_explorer.py"
@@ -184,12 +184,13 @@ def explorer_section(*, quick: bool, env: dict) -> tuple[list[Row], dict]:
             o, p = median(ours[name][change]), median(plain[name][change])
             large = name == "large"
             target = ("default_rerun" if not large else "large_regenerated" if change == "d" else "large_rerun")
-            rows.append(Row("explorer", f"{name} ({where}): rerun after {label}", o, p, target=target))
+            rows.append(Row("explorer", f"{name} ({where}): rerun after {label}", o, p, target=target,
+                            note=run_range(ours=ours[name][change], plain=plain[name][change])))
         if name == "default":
             rows.append(Row("explorer", f"{name}, model trained: rerun after changing the text", median(trained),
                             target="trained_rerun",
                             note="the training charts are built once per result and reused; the plain page has "
-                                 "no training"))
+                                 "no training; " + run_range(ours=trained)))
         rows.append(Row("explorer", f"{name}: bare from_text + tables + embed vs textbook",
                         median(bare[name]["ours_s"]), median(bare[name]["plain_s"])))
     details = {"settings": settings, "repeats": repeats,

@@ -72,15 +72,9 @@ HOSTED_LIMITS = Limits(
     # A training's memory is mostly its activations, (batch, P, V) logits and (batch, P, 4d) MLP floats
     # kept for backward: at V 2,048, batch 64, P 256, d 128, 2 layers, 8 heads the training process
     # peaked above 1.17 GB (VmHWM, 20 steps); see HOSTED_MEMORY_BUDGET_MIB for the bounds that fit.
-    max_train_vocab=512,
-    max_train_dim=128,
-    max_train_positions=128,
-    max_train_layers=2,
-    max_batch_size=32,
-    max_concurrent_trainings=1,
-    max_train_seconds=60.0,
-    max_kept_models=4,
-    max_queued_trainings=4,
+    max_train_vocab=512, max_train_dim=128, max_train_positions=128, max_train_layers=2, max_batch_size=32,
+    # one training at a time, the others queued; a few trained models kept for the links that ask again
+    max_concurrent_trainings=1, max_train_seconds=60.0, max_kept_models=4, max_queued_trainings=4,
 )
 
 

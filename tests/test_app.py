@@ -98,7 +98,9 @@ def test_textbook_preset_reproduces_the_textbook(seed):
 def test_shown_code_prints_the_numbers_shown():
     at = fresh()
     at.text_area(key="text").input("The cat sat on the mat.\nA dog!").run()
-    code = at.get("code")[0].value
+    assert not at.main.get("code")  # drawn only once its expander is opened
+    at.session_state["show_code"] = True  # what opening the expander does
+    code = at.run().main.get("code")[0].value
     ran = run_snippet(code)["x"][0].detach().numpy()
     shown = heatmap_values(at, 2)
     assert shown.shape == ran.shape

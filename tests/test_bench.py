@@ -18,7 +18,7 @@ from benchmarks.browser import browser_section
 from benchmarks.classroom import Sighting, class_plan, classroom_rows, cpu_seconds, percentile, spread
 from benchmarks.explorer import PLAIN_EXPLORER, ours_bare, plain_bare
 from benchmarks.projection import blob_pair
-from benchmarks.report import TARGETS, Report, Row, format_table, format_value, median, skipped
+from benchmarks.report import TARGETS, Report, Row, format_table, format_value, median, run_range, skipped
 from benchmarks.training import ours_training, plain_training, time_to
 from benchmarks.world import sentence_of, toy_world
 from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
@@ -103,6 +103,13 @@ def test_time_to_takes_the_first_checkpoint_reaching_the_threshold():
     curve = [(0, 0.0, 0.1), (25, 0.5, 0.79), (50, 1.0, 0.8), (75, 1.5, 0.95)]
     assert time_to(curve) == 1.0
     assert time_to(curve, threshold=0.99) is None
+
+
+def test_run_range_gives_each_sides_lowest_and_highest_run():
+    assert run_range(ours=[0.012, 0.011, 0.013], plain=[0.0081, 0.0077, None, 0.0084]) == (
+        "range of the runs: ours 11 ms–13 ms, plain 7.7 ms–8.4 ms (3 each)")
+    assert run_range(ours=[2.0, 2.5], plain=[1.0]) == "range of the runs: ours 2.00 s–2.50 s, plain 1.00 s–1.00 s (runs)"
+    assert run_range(ours=[None]) == ""
 
 
 def test_median_ignores_missing_values():
