@@ -143,6 +143,12 @@ HEATMAPS_JS = ("() => ['heatmap_0', 'heatmap_1', 'heatmap_2'].every(k => { "
                ".heatmaplayer .hm'); })")
 
 
+def slider_thumb_selector(key: str) -> str:
+    """CSS for the focusable thumb of the slider (or select_slider) with key `key`: Streamlit has drawn
+    it as a [role=slider] element and, in newer versions, as an input[type=range]."""
+    return f".st-key-{key} [role=slider], .st-key-{key} input[type=range]"
+
+
 def is_idle(page: Any) -> bool:
     """No script run in progress and the page connected to its server."""
     return bool(page.evaluate(IDLE_JS))

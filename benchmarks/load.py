@@ -45,8 +45,17 @@ def _benign(message: str) -> bool:
     return any(s in message for s in ("net::ERR_", "Failed to load resource", "favicon"))
 
 
+# The page's text with each chart title's lines on lines of their own (innerText runs a title's SVG
+# lines together: "x = tok + pos" then "x.shape = ..." reads "posx.shape = ...")
+_TEXT_JS = """() => { const main = document.querySelector('[data-testid="stMain"]');
+    const titles = Array.from(main.querySelectorAll('.g-gtitle text')).flatMap(t => {
+        const lines = Array.from(t.querySelectorAll('tspan.line')).map(l => l.textContent);
+        return lines.length ? lines : [t.textContent]; });
+    return [main.innerText, ...titles].join('\\n'); }"""
+
+
 def _shapes(page: Any) -> list[str]:
-    return [" ".join(m.split()) for m in _SHAPE.findall(page.locator('[data-testid="stMain"]').inner_text())]
+    return [" ".join(m.split()) for m in _SHAPE.findall(page.evaluate(_TEXT_JS))]
 
 
 def _plan(i: int) -> str:
@@ -65,7 +74,7 @@ def _start(page: Any, kind: str) -> None:
         area.fill("The cat sat on the mat.")
         area.press("Control+Enter")
     else:
-        thumb = page.locator(f".st-key-{kind} [role=slider]").first
+        thumb = page.locator(harness.slider_thumb_selector(kind)).first
         thumb.focus()
         thumb.press("ArrowRight" if kind == "dim" else "ArrowLeft")
 

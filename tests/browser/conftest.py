@@ -248,7 +248,7 @@ def click_button(p, key: str, *, wait: bool = True) -> None:
 
 def slider_thumb(p, key: str):
     """The focusable thumb of the slider (or select_slider) with key `key`."""
-    return p.locator(f".st-key-{key} [role=slider], .st-key-{key} input[type=range]").first
+    return p.locator(harness.slider_thumb_selector(key)).first
 
 
 def press_slider(p, key: str, key_name: str) -> None:
