@@ -109,7 +109,8 @@ def test_pictures_of_the_trained_scheme_share_one_colour_scale(compared):
     ranges = {(figs[k]["data"][0]["zmin"], figs[k]["data"][0]["zmax"])
               for k in ("pos_before_table", "pos_after_table", "pos_sinusoid_table")}
     assert len(ranges) == 1
-    assert "learned, start · torch.Size([8, 16])" in figs["pos_before_table"]["layout"]["title"]["text"]
+    title = figs["pos_before_table"]["layout"]["title"]["text"]  # three to a row: wrapped at " · "
+    assert title == "learned, start<br>torch.Size([8, 16])"
 
 
 @pytest.mark.parametrize("kind, charts", [
