@@ -46,7 +46,8 @@ def _join_warm_up() -> None:
 def rerun_times(apps: dict[str, tuple[Path, bool]], *, settings: dict[str, dict], repeats: int) -> dict:
     """Seconds of at.run() after one widget change (d, P, text), per app, setting and change.
 
-    apps: name -> (script, whether V is a select_slider). The apps take turns change by change, so a
+    apps: name -> (script, whether V is a select_slider); a setting's own "repeats" overrides `repeats`.
+    The apps take turns change by change, so a
     burst of load from elsewhere on a shared machine falls on both sides alike."""
     from streamlit.testing.v1 import AppTest
 
@@ -62,7 +63,7 @@ def rerun_times(apps: dict[str, tuple[Path, bool]], *, settings: dict[str, dict]
                 _set(at, key, s[key], select_vocab=apps[who][1])
                 _run(at)
         times = {who: {"d": [], "P": [], "text": []} for who in apps}
-        for i in range(repeats):
+        for i in range(s.get("repeats", repeats)):
             for who, at in tests.items():
                 select_vocab = apps[who][1]
                 _set(at, "dim", s["dim"] - 1 - i, select_vocab=select_vocab)  # a new d: table regenerated
@@ -159,6 +160,8 @@ def explorer_section(*, quick: bool, env: dict) -> tuple[list[Row], dict]:
     world = toy_world()
     settings = explorer_settings()
     repeats = 3 if quick else 7
+    # a default rerun takes ~10 ms, where one burst of load from elsewhere moves a median of 3: more runs
+    settings["default"]["repeats"] = 15 if quick else 30
     log("explorer: AppTest reruns, ours (app.py) and the plain page taking turns")
     reruns = rerun_times({"ours": (APP, True), "plain": (PLAIN_EXPLORER, False)}, settings=settings,
                          repeats=repeats)

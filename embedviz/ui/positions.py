@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from embedviz import comparison, evaluation, explorer, figures, jobs, neighbours, training
@@ -104,12 +105,16 @@ def tables(kind: str, trained: training.TrainResult | None, V: int, d: int, P: i
     # presentation: one table under the other, so each keeps its title and a readable P x P map
     places = [st.container() for _ in shown] if style.presentation else st.columns(len(shown))
     style = figures.in_columns(style, len(shown))
-    for col, (title, table, key) in zip(places, shown):
-        charts.show(figures.similarity_heatmap(neighbours.cosine_matrix(table), style=style,
-                                               title=f"cosine, {title} · {pf.shape_text((P, P))}"),
-                    key=key, where=col)
-        charts.show(figures.embedding_heatmap(table, title=f"{title} · {pf.shape_text(table.shape)}", zmax=zmax,
-                                              style=style), key=key + "_table", where=col)
+    for col, (title, table, key) in zip(places, shown):  # built once per table (by content) and style
+        charts.show_built(cosine_chart, table, title=f"cosine, {title} · {pf.shape_text((P, P))}", style=style,
+                          key=key, where=col)
+        charts.show_built(figures.embedding_heatmap, table, title=f"{title} · {pf.shape_text(table.shape)}",
+                          zmax=zmax, style=style, key=key + "_table", where=col)
+
+
+def cosine_chart(table: np.ndarray, *, title: str, style: FigureStyle) -> go.Figure:
+    """The cosine similarity of every row of `table` (P, d) with every other, (P, P)."""
+    return figures.similarity_heatmap(neighbours.cosine_matrix(table), title=title, style=style)
 
 
 def rope_pictures(d: int, n_head: int, P: int, base: float, style: FigureStyle) -> None:
