@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from embedviz.figures import FigureStyle
 from embedviz.ui import loaders
 
 FORMATS = ("png", "svg")
@@ -52,8 +53,9 @@ def show_built(builder: Callable[..., go.Figure], /, *args: Any, key: str, where
     show(_built(builder, args, kwargs), key=key, where=where)
 
 
-# a builder is known by its name: figures' functions are module-level and pure
-_HASH = {**loaders.HASH, types.FunctionType: lambda f: f"{f.__module__}.{f.__qualname__}"}
+# a builder is known by its name: figures' functions are module-level and pure; a style by its own hash
+# (a frozen dataclass: Streamlit's field-by-field walk of it took ~0.7 ms per chart and rerun)
+_HASH = {**loaders.HASH, types.FunctionType: lambda f: f"{f.__module__}.{f.__qualname__}", FigureStyle: hash}
 
 
 @st.cache_resource(show_spinner=False, max_entries=256, hash_funcs=_HASH)
