@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from embedviz.ui.page import TABS
+
 from . import harness
 from .report import Row, log, median, skipped
 
@@ -52,7 +54,7 @@ def train_in_browser(browser: Any, url: str) -> dict:
         page.goto(url)
         page.wait_for_function(FIRST_HEATMAP_JS, timeout=180_000)
         harness.wait_idle(page, timeout_s=120)
-        tab = page.locator('[data-testid="stTab"]', has_text="2 · Training")
+        tab = page.locator('[data-testid="stTab"]', has_text=TABS[1])
         if tab.count():
             tab.first.click()
         page.locator(".st-key-train button:visible").first.click()

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embedviz.ui.page import TABS
+
 from . import harness
 from .protocol import Visitor
 from .report import Row, log, skipped
@@ -182,7 +184,7 @@ class BrowserPage:
         await asyncio.sleep(seconds)
 
     async def to_training(self) -> None:
-        await self.page.locator('[data-testid="stTab"]', has_text="2 · Training").first.click()
+        await self.page.locator('[data-testid="stTab"]', has_text=TABS[1]).first.click()
 
     async def train_enabled(self) -> bool:
         return await self.page.locator(".st-key-train button:visible").first.is_enabled()
@@ -234,7 +236,7 @@ class ProtocolVisitor:
         await self.visitor.next_message(seconds)  # a page changes only when a message comes
 
     async def to_training(self) -> None:
-        pass  # both tabs' content is sent; a tab is a browser's choice of what to draw
+        await self.visitor.open_tab("tab", TABS[1], timeout_s=LOAD_DEADLINE_S)  # only the open tab runs
 
     async def train_enabled(self) -> bool:
         button = self.visitor.element("train")

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from embedviz.ui.page import TABS
+
 from . import harness
 from .browser import FIRST_HEATMAP_JS, PLAIN_PAGE
 from .report import Row, log, median, skipped
@@ -134,7 +136,7 @@ def visit(browser: Any, script: Path, env: dict[str, str], *, visitors: int, act
                        LOAD_DEADLINE_S, health)
         out["loaded_s"] = loaded
         if act and len(loaded) == visitors:
-            pages[0].page.locator('[data-testid="stTab"]', has_text="2 · Training").first.click()
+            pages[0].page.locator('[data-testid="stTab"]', has_text=TABS[1]).first.click()
             acted = {}
             for i, v in enumerate(pages):
                 _start(v.page, _plan(i))

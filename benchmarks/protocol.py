@@ -159,6 +159,7 @@ class Visitor:
         self._page_script_hash = ""
         self._widgets: dict[str, WidgetState] = {}  # widget id -> the state this visitor gave it
         self._sliders: dict[str, list[float]] = {}  # slider id -> its value as the frontend holds it
+        self._tabs: dict[str, str] = {}  # user key -> widget id of tabs that track which one is open
         self._cache = _MessageCache()
         self._timers: dict[str, tuple[float, asyncio.Task]] = {}  # fragment id -> (interval, timer)
         self._ws: Any = None
@@ -223,6 +224,15 @@ class Visitor:
         wid = self._widget_id(key, "slider")
         self._widgets[wid] = WidgetState(id=wid, double_array_value=DoubleArray(data=[float(value)]))
         self._sliders[wid] = [float(value)]
+        return await self._rerun_and_wait(timeout_s=timeout_s)
+
+    async def open_tab(self, key: str, label: str, *, timeout_s: float = 120) -> float:
+        """Click the tab labelled `label` of the tabs with this key (tabs that run only the open one: a
+        click reruns the page); seconds until that run has finished."""
+        if key not in self._tabs:
+            raise LookupError(f"no tabs with key {key!r} on the page")
+        wid = self._tabs[key]
+        self._widgets[wid] = WidgetState(id=wid, string_value=label)
         return await self._rerun_and_wait(timeout_s=timeout_s)
 
     async def rerun(self, *, fragment_id: str = "", auto: bool = False, extra: Iterable[WidgetState] = ()) -> None:
@@ -369,7 +379,14 @@ class Visitor:
 
     def _place(self, msg: ForwardMsg) -> None:
         delta = msg.delta
-        if delta.WhichOneof("type") != "new_element":  # blocks are places, not content; transients pass
+        if delta.WhichOneof("type") == "add_block":  # a place, not content; tabs with a key are a widget
+            block = delta.add_block
+            tabs_id = block.tab_container.id if block.WhichOneof("type") == "tab_container" else ""
+            parts = (tabs_id or block.id).split("-", 2)
+            if tabs_id and len(parts) == 3 and parts[2]:
+                self._tabs[parts[2]] = tabs_id
+            return
+        if delta.WhichOneof("type") != "new_element":  # transients pass
             return
         now = time.monotonic()
         self.tree[tuple(msg.metadata.delta_path)] = Placed(delta.new_element, self._run_id, delta.fragment_id, now)

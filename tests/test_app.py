@@ -13,6 +13,7 @@ import tiktoken
 from streamlit.testing.v1 import AppTest
 
 from embedviz import tokens
+from embedviz.ui.page import TABS
 from tests.oracles import textbook
 from tests.test_snippet import run_snippet
 
@@ -25,6 +26,16 @@ def fresh(timeout: float = 60) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """What clicking a tab does: only the open tab's part of the page runs."""
+    at.session_state["tab"] = label
+    return at.run()
+
+
+def open_training(at: AppTest) -> AppTest:
+    return open_tab(at, TABS[1])
 
 
 def figures_of(at: AppTest) -> dict[str, dict]:
@@ -198,12 +209,12 @@ def test_extreme_sliders(setting, value, shape, training_error):
     at = fresh()
     widget = at.sidebar.select_slider(key=setting) if setting == "vocab_size" else at.sidebar.slider(key=setting)
     widget.set_value(value).run()
-    assert not at.exception
-    errors = messages(at, "error")
-    assert len(errors) == (training_error is not None) and all(training_error in e for e in errors), errors
+    assert not at.exception and not messages(at, "error"), messages(at, "error")
     assert "heatmap_2" in figures_of(at)
     at.toggle(key="show_wpe").set_value(True).run()
     assert array(figures_of(at)["heatmap_wpe"]["data"][0]["z"]).shape == shape
+    errors = messages(open_training(at), "error")
+    assert len(errors) == (training_error is not None) and all(training_error in e for e in errors), errors
 
 
 def test_table_too_large_is_a_message():
@@ -271,7 +282,7 @@ def tiny_page(**params: str) -> AppTest:
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
-    return at
+    return open_training(at)
 
 
 @pytest.fixture(scope="module")
@@ -305,11 +316,12 @@ def test_changing_the_text_does_not_rebuild_the_training_charts(trained_tiny, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(figures, "embedding_scatter", counted)
-    at = tiny_page()
+    at = open_tab(tiny_page(), TABS[0])
     sentence = at.text_area(key="text").value
     at.text_area(key="text").input(f"{sentence}\n{sentence}").run()  # new text, the same tokens outlined
     at.toggle(key="show_wpe").set_value(True).run()
-    assert "scatter_after" in figures_of(at) and "heatmap_wpe" in figures_of(at) and built == []
+    assert "heatmap_wpe" in figures_of(at) and "scatter_after" not in figures_of(at)  # a closed tab does not run
+    assert "scatter_after" in figures_of(open_training(at)) and built == []  # the maps of the same tokens: reused
     at.sidebar.toggle(key="presentation").set_value(True).run()  # a new style: both maps are rebuilt
     assert len(built) == 2, built
 
@@ -385,7 +397,7 @@ def test_community_cloud_entry_point_runs_in_hosted_mode(monkeypatch):
 
 @pytest.mark.parametrize("vocab_size", [2, 3])
 def test_training_with_a_tiny_vocabulary_explains_instead_of_failing(vocab_size):
-    at = fresh()
+    at = open_training(fresh())
     at.sidebar.select_slider(key="vocab_size").set_value(vocab_size).run()
     at.slider(key="steps").set_value(10).run()
     at.button(key="train").click().run()
@@ -400,7 +412,7 @@ def test_training_with_a_tiny_vocabulary_explains_instead_of_failing(vocab_size)
     ("learning_rate", 1e-1), ("n_layer", 1), ("n_layer", 4), ("n_head", 1), ("n_head", 8),
 ])
 def test_training_controls_at_both_ends(key, value):
-    at = fresh()
+    at = open_training(fresh())
     slider = key in ("steps", "n_layer")
     widget = at.slider(key=key) if slider else at.select_slider(key=key)
     widget.set_value(value).run()
@@ -414,7 +426,7 @@ def test_training_controls_at_both_ends(key, value):
 
 
 def test_heads_that_do_not_divide_the_width_get_a_message():
-    at = fresh()
+    at = open_training(fresh())
     at.sidebar.slider(key="dim").set_value(6).run()
     at.select_slider(key="n_head").set_value(4).run()
     assert not at.exception

@@ -11,8 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from embedviz import comparison, corpus, export, tokens, training
 from embedviz.config import EmbeddingConfig, ModelConfig, TrainConfig
+from embedviz.ui.page import TABS
 from embedviz.vocab import Vocab
-from tests.test_app import APP, array, figures_of, messages, texts
+from tests.test_app import APP, array, figures_of, messages, open_tab, open_training, texts
 from tests.test_snippet import run_snippet
 
 SMALL = {"vocab_size": 128, "dim": 16, "positions": 8}
@@ -27,7 +28,7 @@ def small_page(params: dict[str, str] | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     for k, v in (params or {}).items():
         at.query_params[k] = v
-    at.run()
+    open_training(at.run())
     if params is None:
         at.sidebar.selectbox(key="corpus").set_value("order").run()
         at.sidebar.select_slider(key="vocab_size").set_value(SMALL["vocab_size"]).run()
@@ -164,7 +165,7 @@ def test_no_scheme_chosen_is_a_message(compared):
 
 
 def test_trained_sentence_matches_its_code_run_on_the_model_file(compared, tmp_path, monkeypatch):
-    at = compared
+    at = open_tab(compared, TABS[0])  # the section is under the explorer's heatmaps
     at.toggle(key="trained_sentence").set_value(True).run()
     assert not at.exception, at.exception
     figs = figures_of(at)
@@ -189,3 +190,4 @@ def test_trained_sentence_matches_its_code_run_on_the_model_file(compared, tmp_p
     readout = {m.label: m.value for m in at.metric}
     assert (readout["cosine before training"], readout["after training"]) == (f"{cos[0]:.3f}", f"{cos[1]:.3f}")
     at.toggle(key="trained_sentence").set_value(False).run()
+    open_training(at)  # as the other tests of the module expect it

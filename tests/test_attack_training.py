@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from embedviz import jobs
 from embedviz.ui import loaders, runs
+from embedviz.ui.page import TABS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -51,6 +52,7 @@ def page(monkeypatch, session: str, at: AppTest | None = None) -> AppTest:
     monkeypatch.setattr(runs, "session_id", lambda: session)
     if at is None:
         at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["tab"] = TABS[1]  # the training tab
     at.run()
     assert not at.exception, at.exception
     return at

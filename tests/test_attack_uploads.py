@@ -16,6 +16,7 @@ from embedviz import corpus
 from embedviz.config import LOCAL_LIMITS
 from embedviz.ui.sidebar import upload_message
 from embedviz.ui.text import literal
+from tests.test_app import open_training
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 LIMIT = LOCAL_LIMITS.max_upload_bytes
@@ -138,6 +139,7 @@ def test_a_good_classes_file_is_counted_and_gives_the_class_score_after_training
     at.sidebar.select_slider(key="vocab_size").set_value(128)
     at.sidebar.slider(key="dim").set_value(16)
     at.sidebar.slider(key="positions").set_value(8)
+    open_training(at)
     at.slider(key="steps").set_value(20).run()
     at.button(key="train").click().run()
     deadline = time.monotonic() + 120

@@ -14,6 +14,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from benchmarks import harness
 from benchmarks.classroom import browser_seats, class_plan, classroom_rows
 from benchmarks.protocol import Visitor, _MessageCache, key_of, text_of
+from embedviz.ui.page import TABS
 
 pytestmark = pytest.mark.xdist_group("protocol_server")
 
@@ -127,8 +128,22 @@ def test_open_gets_the_first_heatmap_and_the_end_of_the_run(server):
         figure = v.chart(key)
         assert figure is not None and figure["data"][0]["type"] == "heatmap"
     assert z_shape(v.chart("heatmap_0"))[1] == 32  # the default d
-    assert v.element("train") is not None  # the second tab's content is sent too
+    assert v.element("train") is None  # only the open tab runs
     assert v.full_runs_done == 1 and v.exceptions() == 0 and v.closed == "closed by the visitor"
+
+
+def test_opening_the_training_tab_runs_it_and_not_the_other(server):
+    async def visit():
+        async with Visitor(server) as v:
+            await v.open(timeout_s=DEADLINE_S)
+            seconds = await v.open_tab("tab", TABS[1], timeout_s=DEADLINE_S)
+            return v, seconds
+
+    v, seconds = run(visit())
+    assert seconds > 0 and v.full_runs_done == 2
+    assert v.element("train") is not None and v.chart("heatmap_0") is None
+    with pytest.raises(LookupError, match="no tabs with key 'nope'"):
+        run(v.open_tab("nope", TABS[0]))
 
 
 def test_a_slider_move_reruns_the_page_with_the_new_shape(server):
@@ -151,6 +166,7 @@ def test_train_brings_both_maps_through_the_fragment_reruns(server):
     async def visit():
         async with Visitor(server) as v:
             await v.open(SMALL, timeout_s=DEADLINE_S)
+            await v.open_tab("tab", TABS[1], timeout_s=DEADLINE_S)
             assert not v.element("train").button.disabled and not v.has_chart("scatter_after")
             await v.click("train", timeout_s=DEADLINE_S)
             # the press's run shows the job waiting or starting; only the fragment's timed reruns

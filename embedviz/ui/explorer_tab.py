@@ -91,6 +91,21 @@ def batch_from_input(sel: Selection, vocab: Vocab, lim: Limits) -> explorer.Batc
     return explorer.from_ids(ids, vocab=vocab, positions=sel.cfg.positions, dim=sel.cfg.dim, lim=lim)
 
 
+def batch_of(sel: Selection, lim: Limits) -> explorer.Batch | None:
+    """The batch this tab shows, from the settings alone and drawing nothing (the training tab outlines
+    it on its maps while this tab is closed); None where the tab would show an error."""
+    state = st.session_state
+    try:
+        sel.cfg.validate(lim)
+        vocab = loaders.vocab(sel.enc, sel.cfg.vocab_size, sel.corpus)
+        if state["mode"] == "Sentences":
+            return explorer.from_text(state["text"], enc=sel.enc, vocab=vocab, positions=sel.cfg.positions,
+                                      dim=sel.cfg.dim, lim=lim)
+        return explorer.from_ids(state["ids"], vocab=vocab, positions=sel.cfg.positions, dim=sel.cfg.dim, lim=lim)
+    except ValueError:
+        return None
+
+
 def sentence_choice(batch: explorer.Batch) -> int:
     """Which sentence of the batch the heatmaps show (a select box once there are several)."""
     B = batch.shape[0]

@@ -22,11 +22,19 @@ DEFAULTS = {"encoding": "cl100k_base", "corpus": "toy", "ids": TEXTBOOK["ids"], 
             "trained_sentence": False, "cos_a": 0, "cos_b": 1, **CLASSROOM}
 
 
+# Widgets of a tab that is not drawn (tabs run lazily) would lose their values at the end of the run:
+# Streamlit drops the state of widgets a run did not draw, unless the script wrote it.
+KEPT = (*DEFAULTS, "show_code", "sentence", "neighbour_token", "show_evolution")
+
+
 def init(lim: Limits) -> None:
     """Defaults, then (once per session) the settings carried by the link that opened the page."""
     first = "_started" not in st.session_state
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    for key in KEPT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     if first:
         st.session_state["_started"] = True
         shared, ignored = share.from_query(st.query_params.to_dict(), lim)

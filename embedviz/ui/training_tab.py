@@ -14,6 +14,23 @@ from embedviz.ui.sidebar import Selection
 from embedviz.vocab import Vocab
 
 
+def background(sel: Selection, lim: Limits) -> None:
+    """While this tab is closed: start the training a link asks for, and keep "trained" (which the link
+    carries) in step with the settings, as render() does."""
+    model_cfg, train_cfg = runs.training_configs(sel.cfg)
+    try:
+        model_cfg.validate(lim)
+        train_cfg.validate(lim)
+    except ValueError:
+        return  # the tab says why when it is opened
+    job = runs.find(model_cfg, train_cfg, sel)
+    if (job is None and st.session_state.get("_autotrain")
+            and training.logits_computed(model_cfg, train_cfg) <= lim.max_link_training_work):
+        st.session_state.pop("_autotrain")
+        job = runs.start(model_cfg, train_cfg, sel)  # too large: the tab says "press Train" when opened
+    st.session_state["trained"] = job is not None and job.state == jobs.DONE
+
+
 def render(sel: Selection, batch: explorer.Batch | None, lim: Limits, style: FigureStyle) -> None:
     st.markdown(text.EXPLAIN_TRAINING)
     model_cfg, train_cfg = controls(sel.cfg, lim)

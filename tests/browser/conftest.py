@@ -273,7 +273,11 @@ def choose(p, key: str, option: str) -> None:
 
 
 def open_tab(p, label: str) -> None:
-    p.locator('[data-testid="stTab"]', has_text=label).first.click()
+    """Open the tab labelled `label`; only the open tab runs, so a click on another reruns the page:
+    wait for that rerun."""
+    tab = p.locator('[data-testid="stTab"]', has_text=label).first
+    if tab.get_attribute("aria-selected") != "true":
+        rerun(p, tab.click)
 
 
 def flip_toggle(p, key: str) -> None:
@@ -303,6 +307,7 @@ def open_expander(p, label: str) -> None:
     if details.get_attribute("open") is None:
         details.locator("summary").first.click()
     p.wait_for_function("(d) => d.open", arg=details.element_handle())
+    wait_idle(p)  # an expander that draws its content only while open reruns the page
 
 
 def download(p, key: str, folder: Path) -> Path:
