@@ -305,6 +305,21 @@ def test_training_flow_tiny(trained_tiny):
     assert "scatter_after" in figures_of(tiny_page())
 
 
+def test_a_trained_link_trains_while_the_explorer_is_open():
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in {**TINY, "seed": "7", "trained": "1"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert "heatmap_2" in figures_of(at) and "train" not in [b.key for b in at.button]  # the explorer is open
+    deadline = time.monotonic() + 120
+    while not at.session_state["trained"]:  # the link's promise, kept while its tab is closed
+        assert time.monotonic() < deadline, "the link's training did not finish"
+        time.sleep(0.5)
+        at.run()
+    assert "scatter_after" in figures_of(open_training(at))
+    assert not at.exception
+
+
 def test_changing_the_text_does_not_rebuild_the_training_charts(trained_tiny, monkeypatch):
     from embedviz import figures
 

@@ -58,7 +58,7 @@ def render(sel: Selection, lim: Limits, style: FigureStyle) -> explorer.Batch | 
                                       zmax=figures.shared_zmax(view.tok, view.pos, view.x), style=style),
             key="heatmap_wpe")
         st.caption(f"wpe.weight.shape = torch.Size([{cfg.positions}, {cfg.dim}])")
-    # drawn only while open: the browser's code highlighter costs a first visit ~0.15 s
+    # drawn only while open: a closed expander's content is still sent and highlighted on every visit
     with st.expander("Show the code: these exact numbers in PyTorch", key="show_code", on_change="rerun") as code:
         if code.open:
             st.code(snippet.embedding_code(cfg, batch), language="python")
