@@ -272,12 +272,24 @@ def choose(p, key: str, option: str) -> None:
     rerun(p, lambda: p.locator("[role=option]:visible", has_text=option).first.click())
 
 
+# The tab labelled `label` is selected and its panel holds elements: only the open tab runs, and the
+# elements a run did not draw are removed, so a panel just opened stays empty until its run draws it.
+_TAB_DRAWN_JS = """(label) => {
+    const tab = Array.from(document.querySelectorAll('[data-testid="stTab"]')).find(t => t.innerText.includes(label));
+    if (!tab || tab.getAttribute('aria-selected') !== 'true') return false;
+    const id = tab.getAttribute('aria-controls');
+    const panel = id ? document.getElementById(id) : document.querySelector('[role="tabpanel"]:not([hidden])');
+    return !!panel && !!panel.querySelector('[data-testid="stElementContainer"]'); }"""
+
+
 def open_tab(p, label: str) -> None:
-    """Open the tab labelled `label`; only the open tab runs, so a click on another reruns the page:
-    wait for that rerun."""
+    """Open the tab labelled `label` and wait until its run has drawn it and the page is idle (a run
+    can be too short for the running state to show, so runs are not counted here)."""
     tab = p.locator('[data-testid="stTab"]', has_text=label).first
     if tab.get_attribute("aria-selected") != "true":
-        rerun(p, tab.click)
+        tab.click()
+    p.wait_for_function(_TAB_DRAWN_JS, arg=label)
+    wait_idle(p)
 
 
 def flip_toggle(p, key: str) -> None:
