@@ -173,8 +173,12 @@ def shared_page(context, server):
 
 # Streamlit marks its root with data-test-script-state="running" | "notRunning" (its own e2e tests
 # wait on it); counting the transitions tells a finished rerun from one that has not started yet.
+# Runs seen to start, and messages sent to the server: a short run can start and end between two
+# frames without the running state ever reaching the page, but its request always goes out.
 _COUNT_RUNS_JS = """
-window.__evRuns = {started: 0};
+window.__evRuns = {started: 0, sent: 0};
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (...args) { window.__evRuns.sent++; return send.apply(this, args); };
 new MutationObserver(changes => {
     for (const c of changes) {
         const now = c.target.getAttribute('data-test-script-state');
@@ -197,16 +201,17 @@ def wait_idle(p, timeout: float = ACTION_TIMEOUT) -> None:
     harness.wait_idle(p, timeout_s=timeout / 1000)
 
 
-def runs_started(p) -> int:
-    return int(p.evaluate("() => window.__evRuns ? window.__evRuns.started : 0"))
+def run_counts(p) -> dict[str, int]:
+    return p.evaluate("() => window.__evRuns ? {...window.__evRuns} : {started: 0, sent: 0}")
 
 
 def rerun(p, action, *, timeout: float = ACTION_TIMEOUT) -> None:
-    """Do `action()` (an input that makes Streamlit rerun), then wait until that rerun has started
-    and finished."""
-    before = runs_started(p)
+    """Do `action()` (an input that makes Streamlit rerun), then wait until that rerun was asked for
+    (seen running, or its request sent) and has finished."""
+    before = run_counts(p)
     action()
-    p.wait_for_function(f"() => window.__evRuns && window.__evRuns.started > {before}", timeout=timeout)
+    p.wait_for_function("(b) => window.__evRuns && (window.__evRuns.started > b.started "
+                        "|| window.__evRuns.sent > b.sent)", arg=before, timeout=timeout)
     wait_idle(p, timeout=timeout)
 
 
