@@ -381,10 +381,10 @@ class Visitor:
         delta = msg.delta
         if delta.WhichOneof("type") == "add_block":  # a place, not content; tabs with a key are a widget
             block = delta.add_block
-            tabs_id = block.tab_container.id if block.WhichOneof("type") == "tab_container" else ""
-            parts = (tabs_id or block.id).split("-", 2)
-            if tabs_id and len(parts) == 3 and parts[2]:
-                self._tabs[parts[2]] = tabs_id
+            if block.WhichOneof("type") == "tab_container":
+                parts = block.tab_container.id.split("-", 2)
+                if len(parts) == 3 and parts[2]:
+                    self._tabs[parts[2]] = block.tab_container.id
             return
         if delta.WhichOneof("type") != "new_element":  # transients pass
             return

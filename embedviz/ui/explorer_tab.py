@@ -85,23 +85,27 @@ def batch_from_input(sel: Selection, vocab: Vocab, lim: Limits) -> explorer.Batc
     if mode == "Sentences":
         typed = st.text_area("One sentence per line (each line is one row of the batch)", key="text",
                              height=110, max_chars=lim.max_text_chars + 1)
+    else:
+        typed = st.text_input("Token ids, one inner list per sentence", key="ids", max_chars=lim.max_text_chars + 1)
+    return _batch(sel, vocab, lim, mode, typed)
+
+
+def _batch(sel: Selection, vocab: Vocab, lim: Limits, mode: str, typed: str) -> explorer.Batch:
+    """The batch of what was typed: sentences tokenised by the selected encoding, or ids as rows."""
+    if mode == "Sentences":
         return explorer.from_text(typed, enc=sel.enc, vocab=vocab, positions=sel.cfg.positions, dim=sel.cfg.dim,
                                   lim=lim)
-    ids = st.text_input("Token ids, one inner list per sentence", key="ids", max_chars=lim.max_text_chars + 1)
-    return explorer.from_ids(ids, vocab=vocab, positions=sel.cfg.positions, dim=sel.cfg.dim, lim=lim)
+    return explorer.from_ids(typed, vocab=vocab, positions=sel.cfg.positions, dim=sel.cfg.dim, lim=lim)
 
 
 def batch_of(sel: Selection, lim: Limits) -> explorer.Batch | None:
     """The batch this tab shows, from the settings alone and drawing nothing (the training tab outlines
     it on its maps while this tab is closed); None where the tab would show an error."""
-    state = st.session_state
+    mode = st.session_state["mode"]
     try:
         sel.cfg.validate(lim)
         vocab = loaders.vocab(sel.enc, sel.cfg.vocab_size, sel.corpus)
-        if state["mode"] == "Sentences":
-            return explorer.from_text(state["text"], enc=sel.enc, vocab=vocab, positions=sel.cfg.positions,
-                                      dim=sel.cfg.dim, lim=lim)
-        return explorer.from_ids(state["ids"], vocab=vocab, positions=sel.cfg.positions, dim=sel.cfg.dim, lim=lim)
+        return _batch(sel, vocab, lim, mode, st.session_state["text" if mode == "Sentences" else "ids"])
     except ValueError:
         return None
 

@@ -23,12 +23,21 @@ def background(sel: Selection, lim: Limits) -> None:
         train_cfg.validate(lim)
     except ValueError:
         return  # the tab says why when it is opened
-    job = runs.find(model_cfg, train_cfg, sel)
-    if (job is None and st.session_state.get("_autotrain")
-            and training.logits_computed(model_cfg, train_cfg) <= lim.max_link_training_work):
-        st.session_state.pop("_autotrain")
-        job = runs.start(model_cfg, train_cfg, sel)  # too large: the tab says "press Train" when opened
+    job, _ = _for_link(model_cfg, train_cfg, sel, lim, runs.find(model_cfg, train_cfg, sel))
     st.session_state["trained"] = job is not None and job.state == jobs.DONE
+
+
+def _for_link(model_cfg: ModelConfig, train_cfg: TrainConfig, sel: Selection, lim: Limits,
+              job: jobs.Job | None) -> tuple[jobs.Job | None, bool]:
+    """The job, started here if the link that opened the page asks for a trained model and none runs for
+    these settings; and whether the link asked for one too large to start by itself (the request is
+    kept then, for the training tab to say "press Train")."""
+    if job is not None or not st.session_state.get("_autotrain"):
+        return job, False
+    if training.logits_computed(model_cfg, train_cfg) > lim.max_link_training_work:
+        return None, True
+    st.session_state.pop("_autotrain")
+    return runs.start(model_cfg, train_cfg, sel), False
 
 
 def render(sel: Selection, batch: explorer.Batch | None, lim: Limits, style: FigureStyle) -> None:
@@ -43,12 +52,12 @@ def render(sel: Selection, batch: explorer.Batch | None, lim: Limits, style: Fig
     job = runs.find(model_cfg, train_cfg, sel)
     pressed = st.button("Train", key="train", type="primary", disabled=job is not None and not job.finished,
                         help="Trained models are shared: the same settings on another screen reuse this run.")
-    from_link = st.session_state.pop("_autotrain", False) and job is None
-    if from_link and training.logits_computed(model_cfg, train_cfg) > lim.max_link_training_work:
+    job, too_large = _for_link(model_cfg, train_cfg, sel, lim, job)
+    st.session_state.pop("_autotrain", None)  # the open tab has answered the link
+    if too_large:
         st.info("The link asks for a trained model; these settings take a while to train, so press **Train** "
                 "to start.")
-        from_link = False
-    if pressed or from_link:
+    if pressed:
         job = runs.start(model_cfg, train_cfg, sel)
     st.session_state["trained"] = job is not None and job.state == jobs.DONE
     if job is None:
